@@ -1,0 +1,290 @@
+"""Bring the local cluster up and down: real Redis, PostgreSQL, service replicas and nginx as
+processes under supervisord, with all state in one folder that survives down/up."""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from v5_shared.catalog.commands import seed_default_catalog
+from v5_shared.keys import generate_development_keys
+from v5_shared.migrate import apply_migrations
+
+from . import render
+from .config import SERVICES, ClusterConfig
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+def find_postgres_bin_dir() -> Path:
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/postgres"),
+        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
+    )
+    if candidates:
+        return Path(candidates[-1]).parent
+    found = shutil.which("postgres")
+    if found:
+        return Path(os.path.realpath(found)).parent
+    raise ClusterError("PostgreSQL server binaries not found (apt-get install postgresql)")
+
+
+def _require(binary: str, package: str) -> str:
+    found = shutil.which(binary) or (f"/usr/sbin/{binary}" if Path(f"/usr/sbin/{binary}").exists()
+                                     else None)
+    if not found:
+        raise ClusterError(f"{binary} not found (apt-get install {package})")
+    return found
+
+
+def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+class LocalCluster:
+    def __init__(self, config: ClusterConfig) -> None:
+        self.config = config
+        self._as_root = os.geteuid() == 0
+        # initdb refuses to run as root, so PostgreSQL runs as the postgres user then.
+        self._postgres_user = "postgres" if self._as_root else None
+
+    # supervisor ------------------------------------------------------------------------
+    def _ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self._bin("supervisorctl"), "-c", str(self.config.supervisor_conf), *args],
+            capture_output=True, text=True, check=check, timeout=120,
+        )
+
+    def _bin(self, name: str) -> str:
+        return str(Path(self.config.python).parent / name)
+
+    def supervisor_running(self) -> bool:
+        if not self.config.supervisor_socket.exists():
+            return False
+        result = self._ctl("pid", check=False)
+        return result.returncode == 0 and result.stdout.strip().isdigit()
+
+    # preparation -----------------------------------------------------------------------
+    def _prepare_state(self) -> None:
+        cfg = self.config
+        for folder in (cfg.state_dir, cfg.logs_dir, cfg.redis_dir, cfg.nginx_dir,
+                       cfg.postgres_data.parent):
+            folder.mkdir(parents=True, exist_ok=True)
+        generate_development_keys(cfg.keys_dir)
+        self._init_postgres()
+        (cfg.redis_dir / "redis.conf").write_text(render.render_redis(cfg))
+        (cfg.nginx_dir / "gateway.conf").write_text(render.render_gateway(cfg))
+        (cfg.nginx_dir / "nginx.conf").write_text(render.render_nginx_main(cfg))
+        self._check_nginx_config()
+        cfg.supervisor_conf.write_text(
+            render.render_supervisor(
+                cfg,
+                postgres_bin=find_postgres_bin_dir() / "postgres",
+                redis_bin=_require("redis-server", "redis-server"),
+                nginx_bin=_require("nginx", "nginx"),
+                postgres_user=self._postgres_user,
+            )
+        )
+
+    def _check_nginx_config(self) -> None:
+        nginx_conf = self.config.nginx_dir / "nginx.conf"
+        result = subprocess.run(
+            [_require("nginx", "nginx"), "-t", "-q", "-c", str(nginx_conf)],
+            capture_output=True, text=True, timeout=30,
+        )
+        if result.returncode != 0:
+            raise ClusterError(f"the gateway configuration is invalid:\n{result.stderr}")
+
+    def _chown_to_postgres(self, path: Path) -> None:
+        if self._postgres_user:
+            entry = pwd.getpwnam(self._postgres_user)
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+
+    def _init_postgres(self) -> None:
+        cfg = self.config
+        cfg.postgres_socket_dir.mkdir(parents=True, exist_ok=True)
+        self._chown_to_postgres(cfg.postgres_socket_dir)
+        if (cfg.postgres_data / "PG_VERSION").exists():
+            return
+        cfg.postgres_data.mkdir(parents=True, exist_ok=True)
+        self._chown_to_postgres(cfg.postgres_data)
+        command = [
+            str(find_postgres_bin_dir() / "initdb"),
+            "-D", str(cfg.postgres_data),
+            "-U", "postgres",
+            # Local development cluster on loopback only; production uses real credentials.
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+        ]
+        if self._postgres_user:
+            command = ["runuser", "-u", self._postgres_user, "--", *command]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise ClusterError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
+
+    # lifecycle -------------------------------------------------------------------------
+    def up(self, *, with_services: bool = True, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        if not self.supervisor_running():
+            self._check_ports_free()
+            self._prepare_state()
+            subprocess.run(
+                [self._bin("supervisord"), "-c", str(self.config.supervisor_conf)],
+                check=True, timeout=30,
+            )
+        else:
+            self._ctl("start", "redis", "postgres", check=False)
+        self._wait_for_datastores(deadline)
+        asyncio.run(self._prepare_database())
+        if not with_services:
+            return
+        self._ctl("start", *(f"{s}:*" for s in SERVICES), check=False)
+        self._wait_for_replicas(deadline)
+        self._ctl("start", "gateway", check=False)
+        self._wait_for_gateway(deadline)
+
+    def down(self, timeout: float = 90.0) -> None:
+        if not self.supervisor_running():
+            return
+        pid_text = self.config.supervisor_pidfile.read_text().strip() \
+            if self.config.supervisor_pidfile.exists() else ""
+        # Stop the gateway and services first so no request meets a stopped data store.
+        self._ctl("stop", "gateway", check=False)
+        self._ctl("stop", *(f"{s}:*" for s in SERVICES), check=False)
+        self._ctl("shutdown", check=False)
+        deadline = time.monotonic() + timeout
+        while pid_text.isdigit() and _pid_alive(int(pid_text)):
+            if time.monotonic() > deadline:
+                raise ClusterError("supervisord did not stop in time")
+            time.sleep(0.2)
+
+    def status(self) -> str:
+        if not self.supervisor_running():
+            return "not running"
+        return self._ctl("status", check=False).stdout
+
+    def _check_ports_free(self) -> None:
+        cfg = self.config
+        ports = [cfg.gateway_port, cfg.redis_port, cfg.postgres_port]
+        for service in SERVICES:
+            ports += cfg.replica_ports(service)
+        busy = [p for p in ports if port_is_open(p)]
+        if busy:
+            raise ClusterError(
+                f"ports already in use: {busy}; stop what uses them or choose other ports "
+                "(GATEWAY_PORT, REDIS_PORT, POSTGRES_PORT, <SERVICE>_PORT_BASE)"
+            )
+
+    # waiting ---------------------------------------------------------------------------
+    def _wait_for_datastores(self, deadline: float) -> None:
+        cfg = self.config
+        self._wait(lambda: port_is_open(cfg.redis_port), deadline, "redis", ["redis.log"])
+        self._wait(
+            lambda: asyncio.run(self._postgres_answers()), deadline, "postgres",
+            ["postgres.log"],
+        )
+
+    async def _postgres_answers(self) -> bool:
+        try:
+            conn = await asyncpg.connect(
+                f"postgresql://postgres@127.0.0.1:{self.config.postgres_port}/postgres",
+                timeout=1,
+            )
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            return False
+        await conn.close()
+        return True
+
+    async def _prepare_database(self) -> None:
+        cfg = self.config
+        conn = await asyncpg.connect(
+            f"postgresql://postgres@127.0.0.1:{cfg.postgres_port}/postgres", timeout=5
+        )
+        try:
+            exists = await conn.fetchval(
+                "SELECT 1 FROM pg_database WHERE datname = $1", cfg.database
+            )
+            if not exists:
+                await conn.execute(f'CREATE DATABASE "{cfg.database}"')
+        finally:
+            await conn.close()
+        await apply_migrations(cfg.database_url)
+        await seed_default_catalog(cfg.database_url, if_empty=True)
+
+    def _wait_for_replicas(self, deadline: float) -> None:
+        for service in SERVICES:
+            for index, port in enumerate(self.config.replica_ports(service)):
+                self._wait(
+                    lambda port=port: _http_ok(f"http://127.0.0.1:{port}/readyz"),
+                    deadline, f"{service}-{index}", [f"{service}-{index}.log"],
+                )
+
+    def _wait_for_gateway(self, deadline: float) -> None:
+        url = f"{self.config.gateway_url}/healthz"
+        self._wait(lambda: _http_ok(url), deadline, "gateway",
+                   ["gateway.log", "gateway-error.log"])
+
+    def _wait(
+        self, probe: Callable[[], bool], deadline: float, what: str, logs: list[str]
+    ) -> None:
+        checks = 0
+        while not probe():
+            checks += 1
+            # A program that keeps crashing will not get better by waiting: say why now.
+            if checks % 10 == 0 and self._has_given_up(what):
+                raise ClusterError(f"{what} keeps failing to start\n" + self.tail(logs))
+            if time.monotonic() > deadline:
+                raise ClusterError(f"{what} did not become ready in time\n" + self.tail(logs))
+            time.sleep(0.2)
+
+    def _has_given_up(self, program: str) -> bool:
+        name = program if program in ("redis", "postgres", "gateway") else _group_name(program)
+        state = self._ctl("status", name, check=False).stdout
+        return "FATAL" in state
+
+    def tail(self, names: list[str], lines: int = 30) -> str:
+        chunks = []
+        for name in names:
+            path = self.config.logs_dir / name
+            if path.exists():
+                content = path.read_text(errors="replace").splitlines()[-lines:]
+                chunks.append(f"--- {path} (last {len(content)} lines)\n" + "\n".join(content))
+        return "\n".join(chunks) or "(no log lines yet)"
+
+
+def _group_name(replica: str) -> str:
+    service, _, _index = replica.rpartition("-")
+    return f"{service}:{replica}"
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,17 @@
+"""The conversation service."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from v5_shared.service import create_service_app
+from v5_shared.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(
+        "conversation",
+        routers=[],
+        description="Conversation memory and the listener's mood trajectory.",
+        settings=settings or get_settings(),
+    )

@@ -1,0 +1,97 @@
+"""Thin routes over the in-memory catalog."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from v5_shared.auth import CurrentPrincipal
+from v5_shared.catalog.genres import canonical_genre
+from v5_shared.catalog.model import Track
+from v5_shared.errors import RETRY_AFTER_SECONDS
+
+from .catalog import CatalogIndex, describe_track
+from .catalog_loader import CatalogHolder
+from .schemas import ArtistsOut, GenresOut, NamedCountOut, StatsOut, TrackOut
+
+catalog_router = APIRouter(prefix="/api/v1/v5/catalog", tags=["catalog"])
+
+
+def _catalog(request: Request) -> CatalogIndex:
+    holder: CatalogHolder = request.app.state.catalog
+    if holder.index is None:
+        raise HTTPException(
+            status_code=503,
+            detail="catalog not loaded yet",
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+    return holder.index
+
+
+def track_out(track: Track, *, score: float, reasons: list[str]) -> TrackOut:
+    return TrackOut(
+        track_id=track.track_id,
+        title=track.title,
+        artist=track.artist,
+        artists=list(track.artists),
+        album=track.album,
+        genres=list(track.genres),
+        valence=track.valence,
+        energy=track.energy,
+        danceability=track.danceability,
+        acousticness=track.acousticness,
+        tempo=track.tempo,
+        popularity=track.popularity,
+        release_year=track.release_year,
+        duration_ms=track.duration_ms,
+        score=score,
+        reasons=reasons,
+    )
+
+
+@catalog_router.get("/genres", response_model=GenresOut)
+async def genres(request: Request, _principal: CurrentPrincipal) -> GenresOut:
+    index = _catalog(request)
+    return GenresOut(genres=[NamedCountOut(name=g.name, tracks=g.tracks) for g in index.genres])
+
+
+@catalog_router.get("/artists", response_model=ArtistsOut)
+async def artists(
+    request: Request,
+    _principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    genre: Annotated[str | None, Query(max_length=64)] = None,
+) -> ArtistsOut:
+    index = _catalog(request)
+    wanted = canonical_genre(genre) if genre and genre.strip() else None
+    page, total = index.artist_page(limit=limit, offset=offset, genre=wanted)
+    return ArtistsOut(
+        artists=[NamedCountOut(name=a.name, tracks=a.tracks) for a in page], total=total
+    )
+
+
+@catalog_router.get(
+    "/tracks/{track_id}", response_model=TrackOut, responses={404: {"description": "unknown"}}
+)
+async def track(track_id: str, request: Request, _principal: CurrentPrincipal) -> TrackOut:
+    found = _catalog(request).track(track_id)
+    if found is None:
+        raise HTTPException(status_code=404, detail="unknown track_id")
+    # Outside a recommendation a track's score is its catalog popularity.
+    return track_out(found, score=found.popularity, reasons=[describe_track(found)])
+
+
+@catalog_router.get("/stats", response_model=StatsOut)
+async def stats(request: Request, _principal: CurrentPrincipal) -> StatsOut:
+    index = _catalog(request)
+    return StatsOut.model_validate(
+        {
+            "tracks": len(index.tracks),
+            "artists": len(index.artists),
+            "genres": len(index.genres),
+            "popularity": index.popularity_summary(),
+            "version": index.version,
+        }
+    )

@@ -1,0 +1,1 @@
+"""What every V5 service shares."""

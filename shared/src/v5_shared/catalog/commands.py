@@ -1,0 +1,53 @@
+"""Catalog operations run from the command line or at start-up, each on its own connection."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import asyncpg
+
+from v5_shared.catalog.csv_import import parse_catalog_csv
+from v5_shared.catalog.generator import generate_catalog
+from v5_shared.catalog.repository import lock_catalog, replace_catalog, track_count
+
+DEFAULT_CATALOG_SEED = 5
+DEFAULT_CATALOG_SOURCE = f"generator:seed={DEFAULT_CATALOG_SEED}"
+
+
+async def seed_default_catalog(dsn: str, *, if_empty: bool = True) -> int:
+    """Write the generated default catalog; return the number of tracks written.
+
+    With ``if_empty`` (the default) an existing catalog is left alone and 0 is returned,
+    so that every replica can call this at start-up and only the first one seeds.
+    """
+    conn = await asyncpg.connect(dsn)
+    try:
+        # Cheap check first, so that the usual case (already seeded) generates nothing.
+        if if_empty and await track_count(conn) > 0:
+            return 0
+        tracks = await asyncio.to_thread(generate_catalog, DEFAULT_CATALOG_SEED)
+        async with conn.transaction():
+            # Checked again under the write lock: another process may have seeded since.
+            await lock_catalog(conn)
+            if if_empty and await track_count(conn) > 0:
+                return 0
+            await replace_catalog(conn, tracks, DEFAULT_CATALOG_SOURCE)
+        return len(tracks)
+    finally:
+        await conn.close()
+
+
+async def import_catalog_csv(dsn: str, path: str, *, progress: bool = True) -> int:
+    """Replace the catalog with the tracks of a CSV file; return the number of tracks.
+
+    The whole file is parsed and validated before the database is touched: on a
+    ``CatalogValidationError`` nothing is written and the error propagates.
+    """
+    tracks = await asyncio.to_thread(parse_catalog_csv, path, progress=progress)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await replace_catalog(conn, tracks, f"csv:{os.path.basename(path)}")
+    finally:
+        await conn.close()
+    return len(tracks)

@@ -1,0 +1,97 @@
+"""`v5ctl`: the operational commands (migrate, seed and import the catalog, make dev keys)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from .settings import get_settings
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from .migrate import apply_migrations
+
+    applied = asyncio.run(apply_migrations(args.database_url))
+    print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
+    return 0
+
+
+def _seed_catalog(args: argparse.Namespace) -> int:
+    from .catalog.commands import seed_default_catalog
+
+    written = asyncio.run(seed_default_catalog(args.database_url, if_empty=args.if_empty))
+    if written:
+        print(f"catalog seeded: {written} tracks")
+    else:
+        print("catalog already present: not seeded")
+    return 0
+
+
+def _import_catalog(args: argparse.Namespace) -> int:
+    from .catalog.commands import import_catalog_csv
+    from .catalog.csv_import import CatalogValidationError
+
+    try:
+        count = asyncio.run(
+            import_catalog_csv(args.database_url, args.csv, progress=not args.no_progress)
+        )
+    except CatalogValidationError as exc:
+        print(f"import refused, nothing was written: {exc}", file=sys.stderr)
+        return 1
+    except FileNotFoundError:
+        print(f"no such file: {args.csv}", file=sys.stderr)
+        return 1
+    print(f"catalog imported: {count} tracks from {args.csv}")
+    return 0
+
+
+def _generate_keys(args: argparse.Namespace) -> int:
+    from .keys import generate_development_keys
+
+    private_path, public_path, created = generate_development_keys(Path(args.dir))
+    state = "created" if created else "kept existing"
+    print(f"{state}: {private_path} {public_path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="v5ctl", description=__doc__)
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="PostgreSQL DSN (default: DATABASE_URL)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("migrate", help="apply pending schema migrations").set_defaults(
+        handler=_migrate
+    )
+
+    seed = commands.add_parser("seed-catalog", help="write the generated default catalog")
+    seed.add_argument(
+        "--if-empty", action="store_true", help="only when there is no catalog yet"
+    )
+    seed.set_defaults(handler=_seed_catalog)
+
+    imp = commands.add_parser("import-catalog", help="replace the catalog with a CSV file")
+    imp.add_argument("csv", help="CSV in the public tracks dataset's columns")
+    imp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    imp.set_defaults(handler=_import_catalog)
+
+    keys = commands.add_parser("generate-keys", help="make a development Ed25519 key pair")
+    keys.add_argument("--dir", required=True, help="folder for jwt_private.pem/jwt_public.pem")
+    keys.set_defaults(handler=_generate_keys)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.database_url is None:
+        args.database_url = get_settings().database_url
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

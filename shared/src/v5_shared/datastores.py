@@ -1,0 +1,122 @@
+"""Connection pools for PostgreSQL (asyncpg) and Redis (redis-py with hiredis), with timeouts.
+
+Both are created without connecting, so a service starts (and answers /livez and a fast 503)
+while a data store is down, and recovers by itself once it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+import orjson
+from redis.asyncio import BlockingConnectionPool, Redis
+
+from .settings import Settings
+
+
+class DependencyUnavailable(RuntimeError):
+    """A data store did not answer in time; answered as 503 with Retry-After."""
+
+    def __init__(self, dependency: str, reason: str = "unavailable") -> None:
+        super().__init__(f"{dependency} {reason}")
+        self.dependency = dependency
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
+        schema="pg_catalog",
+    )
+    await conn.set_type_codec(
+        "json", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
+        schema="pg_catalog",
+    )
+
+
+def create_db_pool(settings: Settings) -> asyncpg.Pool:
+    """A pool that opens connections on demand (min_size 0 at creation, so no connect here)."""
+    return asyncpg.create_pool(
+        dsn=settings.database_url,
+        min_size=0,
+        max_size=settings.db_pool_max_size,
+        timeout=settings.db_connect_timeout_seconds,
+        command_timeout=settings.db_command_timeout_seconds,
+        statement_cache_size=settings.db_statement_cache_size,
+        max_inactive_connection_lifetime=300.0,
+        init=_init_connection,
+        server_settings={"application_name": settings.service_name},
+    )
+
+
+def create_redis(settings: Settings) -> Redis:
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        # Waiting for a free connection is bounded too: a stuck Redis must not queue requests.
+        timeout=settings.redis_socket_timeout_seconds,
+        socket_connect_timeout=settings.redis_connect_timeout_seconds,
+        socket_timeout=settings.redis_socket_timeout_seconds,
+        health_check_interval=30,
+    )
+    return Redis(connection_pool=pool)
+
+
+@dataclass
+class DataStores:
+    """The process's pools; one per replica, shared by every request."""
+
+    settings: Settings
+    db: asyncpg.Pool
+    redis: Redis
+
+    @classmethod
+    async def open(cls, settings: Settings) -> DataStores:
+        pool = create_db_pool(settings)
+        await pool  # with min_size 0 this initialises the pool without connecting
+        stores = cls(settings=settings, db=pool, redis=create_redis(settings))
+        await stores._warm_up(settings.db_pool_min_size)
+        return stores
+
+    async def _warm_up(self, connections: int) -> None:
+        # Best effort: open a few connections now so the first requests do not pay for them.
+        async def one() -> None:
+            async with self.connection():
+                await asyncio.sleep(0)
+
+        if connections:
+            await asyncio.gather(*(one() for _ in range(connections)), return_exceptions=True)
+
+    async def close(self) -> None:
+        try:
+            await asyncio.wait_for(self.db.close(), timeout=5)
+        except (TimeoutError, OSError, asyncpg.PostgresError):
+            self.db.terminate()
+        await self.redis.aclose()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; a connect failure or a full pool becomes DependencyUnavailable."""
+        try:
+            conn = await self.db.acquire(timeout=self.settings.db_acquire_timeout_seconds)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise DependencyUnavailable("postgresql") from exc
+        try:
+            yield conn
+        finally:
+            await self.db.release(conn)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.connection() as conn, conn.transaction():
+            yield conn
+
+    async def check_postgres(self) -> None:
+        async with self.connection() as conn:
+            await conn.fetchval("SELECT 1", timeout=self.settings.db_connect_timeout_seconds)
+
+    async def check_redis(self) -> None:
+        await self.redis.ping()

@@ -1,0 +1,140 @@
+"""The test harness's servers: one throwaway local cluster per test session (real Redis,
+PostgreSQL, two replicas of each service and nginx), on free ports, in a temporary folder,
+started only when a test asks for it and torn down at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from v5_cluster.cluster import LocalCluster
+from v5_cluster.config import SERVICES, ClusterConfig
+from v5_shared.migrate import apply_migrations
+
+TEMPLATE_DB = "v5_test_template"
+
+
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_block(size: int, used: set[int]) -> int:
+    for _ in range(500):
+        base = random.randrange(20000, 40000, 10)
+        block = set(range(base, base + size))
+        if not block & used and all(_free(p) for p in block):
+            used.update(block)
+            return base
+    raise RuntimeError("no free ports")
+
+
+def make_test_config(state_dir: Path, replicas: int = 2) -> ClusterConfig:
+    used: set[int] = set()
+    config = ClusterConfig(
+        state_dir=state_dir,
+        gateway_port=_free_block(1, used),
+        redis_port=_free_block(1, used),
+        postgres_port=_free_block(1, used),
+        replicas=dict.fromkeys(SERVICES, replicas),
+        # Auth limits high enough for the suite's registrations; the rate-limit tests
+        # send bursts well above them.
+        rate_limit_auth_rps=50,
+        rate_limit_auth_burst=100,
+        rate_limit_api_rps=50,
+        rate_limit_api_burst=100,
+        service_env={
+            "LOG_LEVEL": "info",
+            # Cheap hashing keeps the suite fast; production cost is the default.
+            "ARGON2_TIME_COST": "1",
+            "ARGON2_MEMORY_KIB": "8192",
+            "ARGON2_PARALLELISM": "1",
+        },
+    )
+    config.base_ports = {s: _free_block(replicas, used) for s in SERVICES}
+    return config
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    state = tmp_path_factory.mktemp("v5-cluster")
+    # PostgreSQL runs as the postgres user, which must be able to reach its folders.
+    for parent in [state, *state.parents]:
+        if str(parent) in ("/", "/tmp"):
+            break
+        parent.chmod(parent.stat().st_mode | 0o055)
+    local = LocalCluster(make_test_config(state))
+    try:
+        local.up(timeout=180)
+    except Exception:
+        print(local.tail(sorted(p.name for p in local.config.logs_dir.glob("*.log"))))
+        local.down()
+        raise
+    yield local
+    local.down()
+
+
+@pytest.fixture(scope="session")
+def gateway_url(cluster: LocalCluster) -> str:
+    return cluster.config.gateway_url
+
+
+@pytest.fixture(scope="session")
+def template_db(cluster: LocalCluster) -> str:
+    """A migrated, empty database that per-test databases are copied from."""
+    admin = f"postgresql://postgres@127.0.0.1:{cluster.config.postgres_port}/postgres"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"')
+            await conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+        finally:
+            await conn.close()
+        await apply_migrations(
+            f"postgresql://postgres@127.0.0.1:{cluster.config.postgres_port}/{TEMPLATE_DB}"
+        )
+
+    asyncio.run(create())
+    return admin
+
+
+@pytest.fixture
+async def db_dsn(cluster: LocalCluster, template_db: str) -> AsyncIterator[str]:
+    """A fresh database with every migration applied, dropped after the test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(template_db)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
+    finally:
+        await conn.close()
+    yield f"postgresql://postgres@127.0.0.1:{cluster.config.postgres_port}/{name}"
+    conn = await asyncpg.connect(template_db)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def redis_url(cluster: LocalCluster) -> AsyncIterator[str]:
+    """Redis database 1 (the services use 0), emptied before and after the test."""
+    url = f"redis://127.0.0.1:{cluster.config.redis_port}/1"
+    client = Redis.from_url(url)
+    await client.flushdb()
+    yield url
+    await client.flushdb()
+    await client.aclose()

@@ -1,0 +1,74 @@
+from pathlib import Path
+
+from v5_cluster.config import SERVICES, ClusterConfig
+from v5_cluster.openapi import merge_openapi
+from v5_cluster.render import (
+    render_gateway,
+    render_redis,
+    render_supervisor,
+    service_environment,
+)
+
+
+def _config(tmp_path: Path) -> ClusterConfig:
+    config = ClusterConfig(state_dir=tmp_path, gateway_port=18080, redis_port=16379,
+                           postgres_port=15432)
+    config.replicas["recommendation"] = 3
+    return config
+
+
+def test_gateway_lists_every_replica_and_keeps_nginx_variables(tmp_path: Path) -> None:
+    text = render_gateway(_config(tmp_path))
+    assert "server 127.0.0.1:8300" in text and "server 127.0.0.1:8302" in text
+    assert "server 127.0.0.1:8303" not in text
+    assert "listen 127.0.0.1:18080" in text
+    # nginx's own variables are left for nginx.
+    assert "$request_id" in text and "$upstream_addr" in text
+    assert "${" not in text
+
+
+def test_redis_persists_with_aof(tmp_path: Path) -> None:
+    text = render_redis(_config(tmp_path))
+    assert "appendonly yes" in text and "appendfsync everysec" in text
+    assert "port 16379" in text
+
+
+def test_supervisor_runs_one_program_per_replica(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    config.service_env = {"SESSION_TTL_SECONDS": "5", "ODD": "100%"}
+    text = render_supervisor(config, postgres_bin=Path("/pg/postgres"), redis_bin="redis-server",
+                             nginx_bin="nginx", postgres_user="postgres")
+    for service in SERVICES:
+        for index in range(config.replicas[service]):
+            assert f"[program:{service}-{index}]" in text
+    assert "[program:recommendation-3]" not in text
+    assert "user=postgres" in text
+    assert 'SESSION_TTL_SECONDS="5"' in text
+    assert 'ODD="100%%"' in text  # supervisor's own % expansion is escaped
+
+
+def test_only_identity_gets_the_private_key(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    assert "JWT_PRIVATE_KEY_FILE" in service_environment(config, "identity", 8100)
+    for service in ("conversation", "recommendation", "learning"):
+        env = service_environment(config, service, 8200)
+        assert "JWT_PRIVATE_KEY_FILE" not in env
+        assert env["JWT_PUBLIC_KEY_FILE"].endswith("jwt_public.pem")
+
+
+def test_openapi_merge_combines_paths_and_refuses_conflicts() -> None:
+    a = {"openapi": "3.1.0", "paths": {"/a": {"get": {}}},
+         "components": {"schemas": {"Shared": {"type": "object"}, "A": {"type": "string"}}}}
+    b = {"openapi": "3.1.0", "paths": {"/b": {"post": {}}},
+         "components": {"schemas": {"Shared": {"type": "object"}}}}
+    merged = merge_openapi([a, b])
+    assert {"/a", "/b", "/healthz"} <= set(merged["paths"])
+    assert set(merged["components"]["schemas"]) == {"A", "Shared"}
+    clash = {"openapi": "3.1.0", "paths": {},
+             "components": {"schemas": {"Shared": {"type": "integer"}}}}
+    try:
+        merge_openapi([a, clash])
+    except ValueError as exc:
+        assert "Shared" in str(exc)
+    else:
+        raise AssertionError("conflicting schemas must not merge silently")
