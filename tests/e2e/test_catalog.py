@@ -2,9 +2,28 @@
 
 import httpx
 
-REQUIRED_GENRES = {"pop", "rock", "jazz", "classical", "hip-hop", "electronic", "r&b", "country",
-                   "metal", "folk", "blues", "reggae", "latin", "indie", "ambient", "soul",
-                   "punk", "funk", "lo-fi", "k-pop"}
+REQUIRED_GENRES = {
+    "pop",
+    "rock",
+    "jazz",
+    "classical",
+    "hip-hop",
+    "electronic",
+    "r&b",
+    "country",
+    "metal",
+    "folk",
+    "blues",
+    "reggae",
+    "latin",
+    "indie",
+    "ambient",
+    "soul",
+    "punk",
+    "funk",
+    "lo-fi",
+    "k-pop",
+}
 
 
 def test_genres(api: httpx.Client, auth_headers: dict[str, str]) -> None:
@@ -38,8 +57,9 @@ def test_artists_paging_and_genre_filter(api: httpx.Client, auth_headers: dict[s
 
 
 def test_track_lookup(api: httpx.Client, auth_headers: dict[str, str]) -> None:
-    artists = api.get("/api/v1/v5/catalog/artists", params={"genre": "metal", "limit": 1},
-                      headers=auth_headers).json()
+    artists = api.get(
+        "/api/v1/v5/catalog/artists", params={"genre": "metal", "limit": 1}, headers=auth_headers
+    ).json()
     assert artists["artists"]
     missing = api.get("/api/v1/v5/catalog/tracks/no-such-track", headers=auth_headers)
     assert missing.status_code == 404
@@ -47,8 +67,17 @@ def test_track_lookup(api: httpx.Client, auth_headers: dict[str, str]) -> None:
     track = api.get("/api/v1/v5/catalog/tracks/v5t-000001", headers=auth_headers)
     assert track.status_code == 200
     body = track.json()
-    for field in ("track_id", "title", "artist", "genres", "valence", "energy", "popularity",
-                  "score", "reasons"):
+    for field in (
+        "track_id",
+        "title",
+        "artist",
+        "genres",
+        "valence",
+        "energy",
+        "popularity",
+        "score",
+        "reasons",
+    ):
         assert field in body
     assert body["track_id"] == "v5t-000001"
     assert all(0 <= body[f] <= 1 for f in ("valence", "energy", "popularity"))

@@ -28,9 +28,15 @@ def test_openapi_lists_the_public_operations(api: httpx.Client) -> None:
     document = response.json()
     assert document["openapi"].startswith("3.")
     paths = document["paths"]
-    for path in ("/api/v1/v5/auth/register", "/api/v1/v5/auth/token",
-                 "/api/v1/v5/catalog/genres", "/api/v1/v5/catalog/artists",
-                 "/api/v1/v5/catalog/tracks/{track_id}", "/api/v1/v5/catalog/stats", "/healthz"):
+    for path in (
+        "/api/v1/v5/auth/register",
+        "/api/v1/v5/auth/token",
+        "/api/v1/v5/catalog/genres",
+        "/api/v1/v5/catalog/artists",
+        "/api/v1/v5/catalog/tracks/{track_id}",
+        "/api/v1/v5/catalog/stats",
+        "/healthz",
+    ):
         assert path in paths, path
     assert not any(p in paths for p in ("/livez", "/readyz", "/metrics"))
     assert "HTTPBearer" in document["components"]["securitySchemes"]
@@ -44,8 +50,11 @@ def test_unknown_path_is_json_404(api: httpx.Client) -> None:
 
 
 def test_body_over_64_kib_is_json_413(api: httpx.Client) -> None:
-    response = api.post("/api/v1/v5/auth/register", content=b"x" * (65 * 1024),
-                        headers={"content-type": "application/json"})
+    response = api.post(
+        "/api/v1/v5/auth/register",
+        content=b"x" * (65 * 1024),
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 413
     assert "64 KiB" in response.json()["detail"]
 
@@ -150,9 +159,13 @@ def _burst(base_url: str, count: int, **request: object) -> list[httpx.Response]
 
 def test_auth_is_rate_limited_per_address(gateway_url: str) -> None:
     # Malformed bodies: the limiter counts them without any password hashing.
-    responses = (
-        _burst(gateway_url, 400, method="POST", url="/api/v1/v5/auth/token", content=b"{",
-               headers={"content-type": "application/json"})
+    responses = _burst(
+        gateway_url,
+        400,
+        method="POST",
+        url="/api/v1/v5/auth/token",
+        content=b"{",
+        headers={"content-type": "application/json"},
     )
     limited = [r for r in responses if r.status_code == 429]
     assert limited, "a burst far above the limit must be refused"
@@ -162,8 +175,11 @@ def test_auth_is_rate_limited_per_address(gateway_url: str) -> None:
     # The allowance comes back at the configured rate: later tests can register again.
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        again = httpx.post(f"{gateway_url}/api/v1/v5/auth/token", content=b"{",
-                           headers={"content-type": "application/json"})
+        again = httpx.post(
+            f"{gateway_url}/api/v1/v5/auth/token",
+            content=b"{",
+            headers={"content-type": "application/json"},
+        )
         if again.status_code == 422:
             break
         time.sleep(0.2)

@@ -55,10 +55,19 @@ def test_registration_validation(api: httpx.Client) -> None:
         assert response.status_code == 422, body
         assert isinstance(response.json()["detail"], list)
     # The edges are inclusive: 3 and 64 characters, 8 and 128 code points.
-    assert api.post(REGISTER, json={"user_id": new_user_id("e")[:3] + "x",
-                                    "password": "é" * 8}).status_code == 201
-    assert api.post(REGISTER, json={"user_id": ("z" + new_user_id())[:64].ljust(64, "z"),
-                                    "password": "p" * 128}).status_code == 201
+    assert (
+        api.post(
+            REGISTER, json={"user_id": new_user_id("e")[:3] + "x", "password": "é" * 8}
+        ).status_code
+        == 201
+    )
+    assert (
+        api.post(
+            REGISTER,
+            json={"user_id": ("z" + new_user_id())[:64].ljust(64, "z"), "password": "p" * 128},
+        ).status_code
+        == 201
+    )
 
 
 def test_wrong_password_and_unknown_user_get_the_same_401(api: httpx.Client) -> None:

@@ -11,8 +11,9 @@ from v5_cluster.render import (
 
 
 def _config(tmp_path: Path) -> ClusterConfig:
-    config = ClusterConfig(state_dir=tmp_path, gateway_port=18080, redis_port=16379,
-                           postgres_port=15432)
+    config = ClusterConfig(
+        state_dir=tmp_path, gateway_port=18080, redis_port=16379, postgres_port=15432
+    )
     config.replicas["recommendation"] = 3
     return config
 
@@ -36,8 +37,13 @@ def test_redis_persists_with_aof(tmp_path: Path) -> None:
 def test_supervisor_runs_one_program_per_replica(tmp_path: Path) -> None:
     config = _config(tmp_path)
     config.service_env = {"SESSION_TTL_SECONDS": "5", "ODD": "100%"}
-    text = render_supervisor(config, postgres_bin=Path("/pg/postgres"), redis_bin="redis-server",
-                             nginx_bin="nginx", postgres_user="postgres")
+    text = render_supervisor(
+        config,
+        postgres_bin=Path("/pg/postgres"),
+        redis_bin="redis-server",
+        nginx_bin="nginx",
+        postgres_user="postgres",
+    )
     for service in SERVICES:
         for index in range(config.replicas[service]):
             assert f"[program:{service}-{index}]" in text
@@ -57,15 +63,24 @@ def test_only_identity_gets_the_private_key(tmp_path: Path) -> None:
 
 
 def test_openapi_merge_combines_paths_and_refuses_conflicts() -> None:
-    a = {"openapi": "3.1.0", "paths": {"/a": {"get": {}}},
-         "components": {"schemas": {"Shared": {"type": "object"}, "A": {"type": "string"}}}}
-    b = {"openapi": "3.1.0", "paths": {"/b": {"post": {}}},
-         "components": {"schemas": {"Shared": {"type": "object"}}}}
+    a = {
+        "openapi": "3.1.0",
+        "paths": {"/a": {"get": {}}},
+        "components": {"schemas": {"Shared": {"type": "object"}, "A": {"type": "string"}}},
+    }
+    b = {
+        "openapi": "3.1.0",
+        "paths": {"/b": {"post": {}}},
+        "components": {"schemas": {"Shared": {"type": "object"}}},
+    }
     merged = merge_openapi([a, b])
     assert {"/a", "/b", "/healthz"} <= set(merged["paths"])
     assert set(merged["components"]["schemas"]) == {"A", "Shared"}
-    clash = {"openapi": "3.1.0", "paths": {},
-             "components": {"schemas": {"Shared": {"type": "integer"}}}}
+    clash = {
+        "openapi": "3.1.0",
+        "paths": {},
+        "components": {"schemas": {"Shared": {"type": "integer"}}},
+    }
     try:
         merge_openapi([a, clash])
     except ValueError as exc:

@@ -71,7 +71,7 @@ def test_alg_none_and_tampered_tokens_are_rejected(keys: tuple[object, Settings]
     verifier = TokenVerifier(settings)
     unsigned = jwt.encode({"sub": "alice", "exp": int(time.time()) + 60}, None, algorithm="none")
     _rejects(verifier, unsigned)
-    header, payload, signature = _sign(key).split(".")
+    header, _payload, signature = _sign(key).split(".")
     forged_payload = _sign(key, sub="mallory").split(".")[1]
     _rejects(verifier, f"{header}.{forged_payload}.{signature}")
     _rejects(verifier, "not-a-token")

@@ -10,10 +10,11 @@ from typing import Annotated, Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from .settings import Settings
+from .settings import ConfigurationError, Settings
 
 ALGORITHM = "EdDSA"
 BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -35,7 +36,10 @@ class TokenVerifier:
 
     def __init__(self, settings: Settings, cache_size: int = 50_000) -> None:
         # Parsed once: PyJWT would otherwise parse the PEM on every verification.
-        self._key = serialization.load_pem_public_key(settings.public_key_pem().encode())
+        key = serialization.load_pem_public_key(settings.public_key_pem().encode())
+        if not isinstance(key, Ed25519PublicKey):
+            raise ConfigurationError("JWT_PUBLIC_KEY must be an Ed25519 public key")
+        self._key = key
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._leeway = settings.jwt_leeway_seconds

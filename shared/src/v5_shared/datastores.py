@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import cast
 
 import asyncpg
 import orjson
@@ -28,11 +29,15 @@ class DependencyUnavailable(RuntimeError):
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec(
-        "jsonb", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
+        "jsonb",
+        encoder=lambda v: orjson.dumps(v).decode(),
+        decoder=orjson.loads,
         schema="pg_catalog",
     )
     await conn.set_type_codec(
-        "json", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
+        "json",
+        encoder=lambda v: orjson.dumps(v).decode(),
+        decoder=orjson.loads,
         schema="pg_catalog",
     )
 
@@ -105,7 +110,8 @@ class DataStores:
         except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise DependencyUnavailable("postgresql") from exc
         try:
-            yield conn
+            # The pool hands out a proxy that behaves as a Connection.
+            yield cast(asyncpg.Connection, conn)
         finally:
             await self.db.release(conn)
 

@@ -22,7 +22,7 @@ log = get_logger(__name__)
 RETRY_AFTER_SECONDS = "1"
 
 # Errors that mean "a data store is unreachable, restarting or too slow", not "a bug here".
-DEPENDENCY_ERRORS: tuple[type[BaseException], ...] = (
+DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
     DependencyUnavailable,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,

@@ -55,9 +55,7 @@ class RequestContextMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
-                headers = [
-                    (k, v) for k, v in message.get("headers", ()) if k != b"x-request-id"
-                ]
+                headers = [(k, v) for k, v in message.get("headers", ()) if k != b"x-request-id"]
                 headers.append(request_id_header)
                 headers.extend(SECURITY_HEADERS)
                 message["headers"] = headers

@@ -11,6 +11,7 @@ from .cluster import ClusterError, LocalCluster
 from .config import SERVICES, ClusterConfig
 from .openapi import write_or_check_openapi
 
+
 def _config() -> ClusterConfig:
     # The caller's environment reaches the services as it is: supervisord inherits it and
     # passes it on, adding only each replica's own ports, URLs and key paths.
@@ -35,17 +36,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             cluster.up()
-            print(f"V5 is up: gateway {config.gateway_url} "
-                  f"({', '.join(f'{s} x{config.replicas[s]}' for s in SERVICES)}); "
-                  f"state in {config.state_dir}")
+            print(
+                f"V5 is up: gateway {config.gateway_url} "
+                f"({', '.join(f'{s} x{config.replicas[s]}' for s in SERVICES)}); "
+                f"state in {config.state_dir}"
+            )
         elif args.command == "down":
             cluster.down()
             print("V5 is down (state kept; `make clean` wipes it)")
         elif args.command == "status":
             print(cluster.status())
         elif args.command == "logs":
-            names = sorted(p.name for p in config.logs_dir.glob("*.log")) \
-                if config.logs_dir.exists() else []
+            names = (
+                sorted(p.name for p in config.logs_dir.glob("*.log"))
+                if config.logs_dir.exists()
+                else []
+            )
             print(cluster.tail(names, args.n))
         elif args.command == "clean":
             cluster.down()

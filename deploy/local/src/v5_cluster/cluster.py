@@ -11,11 +11,15 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+import xmlrpc.client
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
+from supervisor.xmlrpc import SupervisorTransport
 
 from v5_shared.catalog.commands import seed_default_catalog
 from v5_shared.keys import generate_development_keys
@@ -43,8 +47,9 @@ def find_postgres_bin_dir() -> Path:
 
 
 def _require(binary: str, package: str) -> str:
-    found = shutil.which(binary) or (f"/usr/sbin/{binary}" if Path(f"/usr/sbin/{binary}").exists()
-                                     else None)
+    found = shutil.which(binary) or (
+        f"/usr/sbin/{binary}" if Path(f"/usr/sbin/{binary}").exists() else None
+    )
     if not found:
         raise ClusterError(f"{binary} not found (apt-get install {package})")
     return found
@@ -64,26 +69,46 @@ class LocalCluster:
         self._postgres_user = "postgres" if self._as_root else None
 
     # supervisor ------------------------------------------------------------------------
-    def _ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def supervisorctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [self._bin("supervisorctl"), "-c", str(self.config.supervisor_conf), *args],
-            capture_output=True, text=True, check=check, timeout=120,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
         )
 
     def _bin(self, name: str) -> str:
         return str(Path(self.config.python).parent / name)
 
+    def rpc(self) -> Any:
+        """supervisord's XML-RPC interface, over its unix socket."""
+        transport = SupervisorTransport(None, None, f"unix://{self.config.supervisor_socket}")
+        return xmlrpc.client.ServerProxy("http://localhost", transport=transport).supervisor
+
+    def start_in_parallel(self, groups: Sequence[str]) -> None:
+        # supervisorctl starts programs one after another, each waiting out its startsecs;
+        # without waiting, all replicas import and warm up at the same time.
+        supervisor = self.rpc()
+        for group in groups:
+            supervisor.startProcessGroup(group, False)
+
     def supervisor_running(self) -> bool:
         if not self.config.supervisor_socket.exists():
             return False
-        result = self._ctl("pid", check=False)
+        result = self.supervisorctl("pid", check=False)
         return result.returncode == 0 and result.stdout.strip().isdigit()
 
     # preparation -----------------------------------------------------------------------
     def _prepare_state(self) -> None:
         cfg = self.config
-        for folder in (cfg.state_dir, cfg.logs_dir, cfg.redis_dir, cfg.nginx_dir,
-                       cfg.postgres_data.parent):
+        for folder in (
+            cfg.state_dir,
+            cfg.logs_dir,
+            cfg.redis_dir,
+            cfg.nginx_dir,
+            cfg.postgres_data.parent,
+        ):
             folder.mkdir(parents=True, exist_ok=True)
         generate_development_keys(cfg.keys_dir)
         self._init_postgres()
@@ -105,7 +130,9 @@ class LocalCluster:
         nginx_conf = self.config.nginx_dir / "nginx.conf"
         result = subprocess.run(
             [_require("nginx", "nginx"), "-t", "-q", "-c", str(nginx_conf)],
-            capture_output=True, text=True, timeout=30,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         if result.returncode != 0:
             raise ClusterError(f"the gateway configuration is invalid:\n{result.stderr}")
@@ -125,8 +152,10 @@ class LocalCluster:
         self._chown_to_postgres(cfg.postgres_data)
         command = [
             str(find_postgres_bin_dir() / "initdb"),
-            "-D", str(cfg.postgres_data),
-            "-U", "postgres",
+            "-D",
+            str(cfg.postgres_data),
+            "-U",
+            "postgres",
             # Local development cluster on loopback only; production uses real credentials.
             "--auth=trust",
             "--encoding=UTF8",
@@ -146,28 +175,32 @@ class LocalCluster:
             self._prepare_state()
             subprocess.run(
                 [self._bin("supervisord"), "-c", str(self.config.supervisor_conf)],
-                check=True, timeout=30,
+                check=True,
+                timeout=30,
             )
         else:
-            self._ctl("start", "redis", "postgres", check=False)
+            self.supervisorctl("start", "redis", "postgres", check=False)
         self._wait_for_datastores(deadline)
         asyncio.run(self._prepare_database())
         if not with_services:
             return
-        self._ctl("start", *(f"{s}:*" for s in SERVICES), check=False)
+        self.start_in_parallel(SERVICES)
         self._wait_for_replicas(deadline)
-        self._ctl("start", "gateway", check=False)
+        self.supervisorctl("start", "gateway", check=False)
         self._wait_for_gateway(deadline)
 
     def down(self, timeout: float = 90.0) -> None:
         if not self.supervisor_running():
             return
-        pid_text = self.config.supervisor_pidfile.read_text().strip() \
-            if self.config.supervisor_pidfile.exists() else ""
+        pid_text = (
+            self.config.supervisor_pidfile.read_text().strip()
+            if self.config.supervisor_pidfile.exists()
+            else ""
+        )
         # Stop the gateway and services first so no request meets a stopped data store.
-        self._ctl("stop", "gateway", check=False)
-        self._ctl("stop", *(f"{s}:*" for s in SERVICES), check=False)
-        self._ctl("shutdown", check=False)
+        self.supervisorctl("stop", "gateway", check=False)
+        self.supervisorctl("stop", *(f"{s}:*" for s in SERVICES), check=False)
+        self.supervisorctl("shutdown", check=False)
         deadline = time.monotonic() + timeout
         while pid_text.isdigit() and _pid_alive(int(pid_text)):
             if time.monotonic() > deadline:
@@ -177,7 +210,7 @@ class LocalCluster:
     def status(self) -> str:
         if not self.supervisor_running():
             return "not running"
-        return self._ctl("status", check=False).stdout
+        return self.supervisorctl("status", check=False).stdout
 
     def _check_ports_free(self) -> None:
         cfg = self.config
@@ -196,7 +229,9 @@ class LocalCluster:
         cfg = self.config
         self._wait(lambda: port_is_open(cfg.redis_port), deadline, "redis", ["redis.log"])
         self._wait(
-            lambda: asyncio.run(self._postgres_answers()), deadline, "postgres",
+            lambda: asyncio.run(self._postgres_answers()),
+            deadline,
+            "postgres",
             ["postgres.log"],
         )
 
@@ -231,18 +266,17 @@ class LocalCluster:
         for service in SERVICES:
             for index, port in enumerate(self.config.replica_ports(service)):
                 self._wait(
-                    lambda port=port: _http_ok(f"http://127.0.0.1:{port}/readyz"),
-                    deadline, f"{service}-{index}", [f"{service}-{index}.log"],
+                    partial(_http_ok, f"http://127.0.0.1:{port}/readyz"),
+                    deadline,
+                    f"{service}-{index}",
+                    [f"{service}-{index}.log"],
                 )
 
     def _wait_for_gateway(self, deadline: float) -> None:
         url = f"{self.config.gateway_url}/healthz"
-        self._wait(lambda: _http_ok(url), deadline, "gateway",
-                   ["gateway.log", "gateway-error.log"])
+        self._wait(lambda: _http_ok(url), deadline, "gateway", ["gateway.log", "gateway-error.log"])
 
-    def _wait(
-        self, probe: Callable[[], bool], deadline: float, what: str, logs: list[str]
-    ) -> None:
+    def _wait(self, probe: Callable[[], bool], deadline: float, what: str, logs: list[str]) -> None:
         checks = 0
         while not probe():
             checks += 1
@@ -255,7 +289,7 @@ class LocalCluster:
 
     def _has_given_up(self, program: str) -> bool:
         name = program if program in ("redis", "postgres", "gateway") else _group_name(program)
-        state = self._ctl("status", name, check=False).stdout
+        state = self.supervisorctl("status", name, check=False).stdout
         return "FATAL" in state
 
     def tail(self, names: list[str], lines: int = 30) -> str:

@@ -9,8 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SERVICES = ("identity", "conversation", "recommendation", "learning")
-DEFAULT_BASE_PORTS = {"identity": 8100, "conversation": 8200, "recommendation": 8300,
-                      "learning": 8400}
+DEFAULT_BASE_PORTS = {
+    "identity": 8100,
+    "conversation": 8200,
+    "recommendation": 8300,
+    "learning": 8400,
+}
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 
@@ -51,9 +55,7 @@ class ClusterConfig:
             gateway_port=_int_env("GATEWAY_PORT", 8080),
             redis_port=_int_env("REDIS_PORT", 56379),
             postgres_port=_int_env("POSTGRES_PORT", 55432),
-            replicas={
-                s: _int_env(f"{s.upper()}_REPLICAS", default_replicas) for s in SERVICES
-            },
+            replicas={s: _int_env(f"{s.upper()}_REPLICAS", default_replicas) for s in SERVICES},
             base_ports={
                 s: _int_env(f"{s.upper()}_PORT_BASE", DEFAULT_BASE_PORTS[s]) for s in SERVICES
             },

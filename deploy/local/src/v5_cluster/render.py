@@ -27,9 +27,7 @@ def upstream_servers(ports: list[int]) -> str:
 
 
 def gateway_variables(config: ClusterConfig) -> dict[str, str]:
-    values = {
-        f"{s.upper()}_SERVERS": upstream_servers(config.replica_ports(s)) for s in SERVICES
-    }
+    values = {f"{s.upper()}_SERVERS": upstream_servers(config.replica_ports(s)) for s in SERVICES}
     values.update(
         GATEWAY_PORT=f"127.0.0.1:{config.gateway_port}",
         RATE_LIMIT_AUTH_RPS=str(config.rate_limit_auth_rps),
@@ -37,7 +35,7 @@ def gateway_variables(config: ClusterConfig) -> dict[str, str]:
         RATE_LIMIT_API_RPS=str(config.rate_limit_api_rps),
         RATE_LIMIT_API_BURST=str(config.rate_limit_api_burst),
         OPENAPI_FILE=str(OPENAPI_FILE),
-        ACCESS_LOG=str(config.logs_dir / 'gateway-access.log'),
+        ACCESS_LOG=str(config.logs_dir / "gateway-access.log"),
     )
     return values
 
@@ -53,8 +51,8 @@ def render_nginx_main(config: ClusterConfig) -> str:
     return f"""# Rendered by v5-cluster; edit nginx/templates/gateway.conf.template instead.
 worker_processes auto;
 worker_rlimit_nofile {file_limit()};
-error_log {config.logs_dir / 'gateway-error.log'} warn;
-pid {nginx_dir / 'nginx.pid'};
+error_log {config.logs_dir / "gateway-error.log"} warn;
+pid {nginx_dir / "nginx.pid"};
 
 events {{
     worker_connections 16384;
@@ -69,12 +67,12 @@ http {{
     keepalive_requests 100000;
     reset_timedout_connection on;
     server_tokens off;
-    client_body_temp_path {nginx_dir / 'client_body'};
-    proxy_temp_path {nginx_dir / 'proxy'};
-    fastcgi_temp_path {nginx_dir / 'fastcgi'};
-    uwsgi_temp_path {nginx_dir / 'uwsgi'};
-    scgi_temp_path {nginx_dir / 'scgi'};
-    include {nginx_dir / 'gateway.conf'};
+    client_body_temp_path {nginx_dir / "client_body"};
+    proxy_temp_path {nginx_dir / "proxy"};
+    fastcgi_temp_path {nginx_dir / "fastcgi"};
+    uwsgi_temp_path {nginx_dir / "uwsgi"};
+    scgi_temp_path {nginx_dir / "scgi"};
+    include {nginx_dir / "gateway.conf"};
 }}
 """
 
@@ -125,7 +123,11 @@ def service_environment(config: ClusterConfig, service: str, port: int) -> dict[
 
 
 def render_supervisor(
-    config: ClusterConfig, *, postgres_bin: Path, redis_bin: str, nginx_bin: str,
+    config: ClusterConfig,
+    *,
+    postgres_bin: Path,
+    redis_bin: str,
+    nginx_bin: str,
     postgres_user: str | None,
 ) -> str:
     logs = config.logs_dir
@@ -162,16 +164,23 @@ def render_supervisor(
         + shlex.join(
             [
                 str(postgres_bin),
-                "-D", str(config.postgres_data),
-                "-p", str(config.postgres_port),
-                "-k", str(config.postgres_socket_dir),
-                "-c", "listen_addresses=127.0.0.1",
-                "-c", "max_connections=300",
-                "-c", "shared_buffers=256MB",
-                "-c", "log_min_duration_statement=250",
+                "-D",
+                str(config.postgres_data),
+                "-p",
+                str(config.postgres_port),
+                "-k",
+                str(config.postgres_socket_dir),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "max_connections=300",
+                "-c",
+                "shared_buffers=256MB",
+                "-c",
+                "log_min_duration_statement=250",
             ]
         ),
-        *( [f"user={postgres_user}"] if postgres_user else [] ),
+        *([f"user={postgres_user}"] if postgres_user else []),
         "autostart=true",
         "autorestart=true",
         "startsecs=1",
