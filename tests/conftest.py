@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -69,13 +71,13 @@ def make_test_config(state_dir: Path, replicas: int = 2) -> ClusterConfig:
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    state = tmp_path_factory.mktemp("v5-cluster")
-    # PostgreSQL runs as the postgres user, which must be able to reach its folders.
-    for parent in [state, *state.parents]:
-        if str(parent) in ("/", "/tmp"):
-            break
-        parent.chmod(parent.stat().st_mode | 0o055)
+def cluster() -> Iterator[LocalCluster]:
+    # Not pytest's tmp_path_factory: another pytest session on this machine prunes old
+    # basetemp folders, which would delete a running cluster's data under it.
+    state = Path(tempfile.mkdtemp(prefix="v5-test-cluster-"))
+    # PostgreSQL runs as the postgres user, and nginx's workers as nobody: both must be
+    # able to reach their folders.
+    state.chmod(0o755)
     local = LocalCluster(make_test_config(state))
     try:
         local.up(timeout=180)
@@ -85,6 +87,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
         raise
     yield local
     local.down()
+    shutil.rmtree(state, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

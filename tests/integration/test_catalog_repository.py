@@ -11,6 +11,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from v5_shared.catalog import (
     CatalogValidationError,
     Track,
@@ -59,6 +60,21 @@ HAND_MADE_TRACKS = [
         popularity=0.0,
         release_year=2026,
         duration_ms=7 * 60_000,
+    ),
+    Track(
+        track_id="hand-3",
+        title="Rain, Recorded",
+        artists=("Oren Voss",),
+        album=None,
+        genres=("ambient",),
+        valence=0.2,
+        energy=0.01,
+        danceability=0.0,
+        acousticness=0.9,
+        tempo=None,  # unknown, as the public dataset has for silent tracks
+        popularity=0.12,
+        release_year=None,
+        duration_ms=90_000,
     ),
 ]
 
@@ -122,6 +138,21 @@ async def test_replace_then_load_round_trips(conn: asyncpg.Connection) -> None:
     state = await state_row(conn)
     assert state["source"] == "test:round-trip"
     assert state["track_count"] == len(tracks)
+
+
+async def test_unknown_tempo_is_stored_as_null(conn: asyncpg.Connection) -> None:
+    await replace_catalog(conn, HAND_MADE_TRACKS, "test:null-tempo")
+    tempos = dict(await conn.fetch("SELECT track_id, tempo FROM tracks"))
+    assert tempos == {"hand-1": pytest.approx(87.917), "hand-2": 203.5, "hand-3": None}
+    assert [t.tempo for t in await load_tracks(conn)] == [87.917, 203.5, None]
+
+
+@pytest.mark.parametrize("tempo", [0.0, -1.0, float("inf"), float("nan")])
+async def test_the_table_still_rejects_a_tempo_that_is_not_positive_and_finite(
+    conn: asyncpg.Connection, tempo: float
+) -> None:
+    with pytest.raises(asyncpg.CheckViolationError):
+        await replace_catalog(conn, [replace(HAND_MADE_TRACKS[0], tempo=tempo)], "test:bad")
 
 
 async def test_version_increments_on_every_replace(conn: asyncpg.Connection) -> None:
@@ -195,7 +226,8 @@ async def test_import_csv_replaces_the_catalog(
         ],
     )  # fmt: skip
 
-    assert await import_catalog_csv(db_dsn, str(path), progress=False) == 2
+    result = await import_catalog_csv(db_dsn, str(path), progress=False)
+    assert (result.tracks, result.skipped, result.version) == (2, [], before + 1)
 
     assert await catalog_version(conn) == before + 1
     state = await state_row(conn)
@@ -230,6 +262,34 @@ async def test_a_failed_import_leaves_the_catalog_and_version_untouched(
     assert await catalog_version(conn) == version
     assert await state_row(conn) == state_before
     assert await load_tracks(conn) == sorted(tracks, key=lambda t: t.track_id)
+
+
+async def test_import_with_skip_invalid_writes_the_valid_rows(
+    conn: asyncpg.Connection, db_dsn: str, tmp_path: Path
+) -> None:
+    before = await catalog_version(conn) or 0
+    path = write_csv(
+        tmp_path / "dataset.csv",
+        [
+            {"track_id": "a", "artists": "X Y", "track_name": "Fine", "track_genre": "pop"},
+            {"track_id": "b", "artists": "X Y", "track_name": "Silent", "track_genre": "pop",
+             "tempo": 0},
+            {"track_id": "c", "artists": "", "track_name": "", "album_name": "",
+             "track_genre": "pop"},
+        ],
+    )  # fmt: skip
+
+    with pytest.raises(CatalogValidationError):
+        await import_catalog_csv(db_dsn, str(path), progress=False)
+    assert await catalog_version(conn) == (before or None)
+
+    result = await import_catalog_csv(db_dsn, str(path), progress=False, skip_invalid=True)
+
+    assert result.tracks == 2
+    assert [row for row, _ in result.skipped] == [4]
+    assert result.version == before + 1 == await catalog_version(conn)
+    assert (await state_row(conn))["track_count"] == 2
+    assert [(t.track_id, t.tempo) for t in await load_tracks(conn)] == [("a", 100.0), ("b", None)]
 
 
 async def test_seeding_skips_an_existing_catalog_unless_told_otherwise(

@@ -54,12 +54,19 @@ def test_sigterm_drains_the_request_in_flight(cluster: LocalCluster, tmp_path: P
     port = _free_port()
     # A deliberately slow password hash keeps a registration in flight for a while.
     env = _service_env(
-        cluster, tmp_path, port, ARGON2_TIME_COST="40", ARGON2_MEMORY_KIB="65536",
+        cluster,
+        tmp_path,
+        port,
+        ARGON2_TIME_COST="40",
+        ARGON2_MEMORY_KIB="65536",
         GRACEFUL_SHUTDOWN_SECONDS="30",
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "identity_service"], env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "identity_service"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -6,12 +6,14 @@ import csv
 from pathlib import Path
 
 import pytest
+
 from v5_shared.catalog import (
     CANONICAL_GENRES,
     CatalogValidationError,
     Track,
     canonical_genre,
     parse_catalog_csv,
+    parse_catalog_csv_report,
 )
 
 # The public dataset's header, with pandas' unnamed index column first.
@@ -177,7 +179,9 @@ def test_bad_rows_are_all_reported_with_their_line_numbers(tmp_path: Path) -> No
         ({"popularity": -1}, "popularity '-1' is outside"),
         ({"danceability": "nan"}, "danceability 'nan' is not a finite number"),
         ({"acousticness": ""}, "acousticness is empty"),
-        ({"tempo": 0}, "tempo '0' is outside (0,"),
+        ({"tempo": -1}, "tempo '-1' is outside [0, 1000]"),
+        ({"tempo": 1200}, "tempo '1200' is outside [0, 1000]"),
+        ({"tempo": "fast"}, "tempo 'fast' is not a number"),
         ({"tempo": "inf"}, "tempo 'inf' is not a finite number"),
         ({"duration_ms": "-5"}, "duration_ms '-5' is outside"),
         ({"duration_ms": "long"}, "duration_ms 'long' is not a number"),
@@ -193,6 +197,103 @@ def test_each_kind_of_bad_value_is_reported(
     row, message = caught.value.errors[0]
     assert row == 3
     assert expected in message
+
+
+@pytest.mark.parametrize("tempo", ["0", "0.0", "0.000", "", "  "])
+def test_a_zero_or_empty_tempo_is_unknown(tmp_path: Path, tempo: str) -> None:
+    path = write_csv(
+        tmp_path / "tracks.csv", [dataset_row(0), dataset_row(1, tempo=tempo), dataset_row(2)]
+    )
+    first, unknown, last = parse(path)
+    assert unknown.tempo is None
+    assert first.tempo == last.tempo == 120.0
+
+
+def test_a_negative_tempo_is_still_an_error(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "tracks.csv", [dataset_row(0), dataset_row(1, tempo="-0.5")])
+    with pytest.raises(CatalogValidationError) as caught:
+        parse(path)
+    assert [row for row, _ in caught.value.errors] == [3]
+    assert "tempo '-0.5' is outside" in caught.value.errors[0][1]
+
+
+def bad_rows_3_and_5(tmp_path: Path) -> Path:
+    return write_csv(
+        tmp_path / "tracks.csv",
+        [
+            dataset_row(0),  # line 2
+            dataset_row(1, energy="loud"),  # line 3
+            dataset_row(2, tempo=0),  # line 4: unknown tempo, a valid row
+            # line 5: the dataset's row with nothing but numbers in it
+            dataset_row(3, artists="", album_name="", track_name=""),
+            dataset_row(4),  # line 6
+        ],
+    )
+
+
+def test_skip_invalid_leaves_out_bad_rows_and_reports_them(tmp_path: Path) -> None:
+    path = bad_rows_3_and_5(tmp_path)
+    tracks, skipped = parse_catalog_csv_report(path, progress=False, skip_invalid=True)
+    assert [track.track_id for track in tracks] == ["id0000", "id0002", "id0004"]
+    assert tracks[1].tempo is None
+    assert [row for row, _ in skipped] == [3, 5]
+    assert "energy 'loud' is not a number" in skipped[0][1]
+    assert "artists is empty" in skipped[1][1] and "track_name is empty" in skipped[1][1]
+    # The plain function leaves them out too, and the default stays all-or-nothing.
+    assert parse_catalog_csv(path, progress=False, skip_invalid=True) == tracks
+    with pytest.raises(CatalogValidationError) as caught:
+        parse_catalog_csv_report(path, progress=False)
+    assert [row for row, _ in caught.value.errors] == [3, 5]
+
+
+def test_a_clean_file_reports_nothing_skipped(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "tracks.csv", [dataset_row(0), dataset_row(1)])
+    for skip_invalid in (False, True):
+        report = parse_catalog_csv_report(path, progress=False, skip_invalid=skip_invalid)
+        assert len(report.tracks) == 2
+        assert report.skipped == []
+
+
+def test_skip_invalid_merges_genres_of_the_valid_rows_only(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "tracks.csv",
+        [
+            dataset_row(0, track_id="dup", track_genre="rock"),
+            dataset_row(1, track_id="dup", track_genre="jazz", energy=7),
+            dataset_row(2, track_id="dup", track_genre="folk"),
+        ],
+    )
+    (track,), skipped = parse_catalog_csv_report(path, progress=False, skip_invalid=True)
+    assert track.genres == ("rock", "folk")
+    assert [row for row, _ in skipped] == [3]
+
+
+def test_skip_invalid_with_every_row_invalid_is_an_error(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "tracks.csv", [dataset_row(0, tempo=-1), dataset_row(1, track_id="")]
+    )
+    with pytest.raises(CatalogValidationError) as caught:
+        parse_catalog_csv_report(path, progress=False, skip_invalid=True)
+    assert [row for row, _ in caught.value.errors] == [2, 3]
+
+
+def test_skip_invalid_does_not_excuse_a_bad_header(tmp_path: Path) -> None:
+    header = [c for c in DATASET_HEADER if c != "tempo"]
+    path = write_csv(tmp_path / "tracks.csv", [["x"] * len(header)], header=header)
+    with pytest.raises(CatalogValidationError) as caught:
+        parse_catalog_csv(path, progress=False, skip_invalid=True)
+    assert caught.value.errors == [(1, "missing required columns: tempo")]
+
+
+def test_skip_invalid_does_not_excuse_a_file_unreadable_part_way(tmp_path: Path) -> None:
+    # Enough good rows that the bad bytes lie beyond the decoder's first read.
+    path = write_csv(tmp_path / "tracks.csv", [dataset_row(i) for i in range(500)])
+    path.write_bytes(path.read_bytes() + b"500,id9,\xff\xfe broken,x\n")
+    with pytest.raises(CatalogValidationError) as caught:
+        parse_catalog_csv(path, progress=False, skip_invalid=True)
+    ((row, message),) = caught.value.errors
+    assert 1 < row <= 502
+    assert "unreadable CSV from here on" in message
 
 
 def test_a_row_with_the_wrong_number_of_fields_is_reported(tmp_path: Path) -> None:

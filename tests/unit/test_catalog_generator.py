@@ -12,6 +12,7 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
+
 from v5_shared.catalog import CANONICAL_GENRES, Track, generate_catalog
 
 REQUIRED_GENRES = {
@@ -108,6 +109,7 @@ def test_features_are_within_their_ranges(catalog: list[Track]) -> None:
         assert values.min() >= 0.0, feature
         assert values.max() <= 1.0, feature
         assert values.std() > 0.05, f"{feature} barely varies"
+    assert all(track.tempo is not None for track in catalog), "the generator always sets tempo"
     tempos = np.array([track.tempo for track in catalog])
     assert tempos.min() > 0
     assert 40 <= tempos.min() and tempos.max() <= 220

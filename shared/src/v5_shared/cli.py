@@ -34,8 +34,13 @@ def _import_catalog(args: argparse.Namespace) -> int:
     from .catalog.csv_import import CatalogValidationError
 
     try:
-        count = asyncio.run(
-            import_catalog_csv(args.database_url, args.csv, progress=not args.no_progress)
+        result = asyncio.run(
+            import_catalog_csv(
+                args.database_url,
+                args.csv,
+                progress=not args.no_progress,
+                skip_invalid=args.skip_invalid,
+            )
         )
     except CatalogValidationError as exc:
         print(f"import refused, nothing was written: {exc}", file=sys.stderr)
@@ -43,7 +48,15 @@ def _import_catalog(args: argparse.Namespace) -> int:
     except FileNotFoundError:
         print(f"no such file: {args.csv}", file=sys.stderr)
         return 1
-    print(f"catalog imported: {count} tracks from {args.csv}")
+    if result.skipped:
+        shown = CatalogValidationError.MAX_LISTED
+        rows = ", ".join(str(row) for row, _ in result.skipped[:shown])
+        more = f" and {len(result.skipped) - shown} more" if len(result.skipped) > shown else ""
+        noun = "row" if len(result.skipped) == 1 else "rows"
+        print(f"skipped {len(result.skipped)} invalid {noun}: {rows}{more}", file=sys.stderr)
+        for row, message in result.skipped[:shown]:
+            print(f"  row {row}: {message}", file=sys.stderr)
+    print(f"catalog imported: {result.tracks} tracks from {args.csv}")
     return 0
 
 
@@ -70,14 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     seed = commands.add_parser("seed-catalog", help="write the generated default catalog")
-    seed.add_argument(
-        "--if-empty", action="store_true", help="only when there is no catalog yet"
-    )
+    seed.add_argument("--if-empty", action="store_true", help="only when there is no catalog yet")
     seed.set_defaults(handler=_seed_catalog)
 
     imp = commands.add_parser("import-catalog", help="replace the catalog with a CSV file")
     imp.add_argument("csv", help="CSV in the public tracks dataset's columns")
     imp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    imp.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="leave out invalid rows (listed on stderr) instead of refusing the whole file",
+    )
     imp.set_defaults(handler=_import_catalog)
 
     keys = commands.add_parser("generate-keys", help="make a development Ed25519 key pair")

@@ -114,6 +114,7 @@ class LocalCluster:
         self._init_postgres()
         (cfg.redis_dir / "redis.conf").write_text(render.render_redis(cfg))
         (cfg.nginx_dir / "gateway.conf").write_text(render.render_gateway(cfg))
+        shutil.copyfile(render.OPENAPI_FILE, cfg.nginx_dir / "openapi.json")
         (cfg.nginx_dir / "nginx.conf").write_text(render.render_nginx_main(cfg))
         self._check_nginx_config()
         cfg.supervisor_conf.write_text(

@@ -34,7 +34,9 @@ def gateway_variables(config: ClusterConfig) -> dict[str, str]:
         RATE_LIMIT_AUTH_BURST=str(config.rate_limit_auth_burst),
         RATE_LIMIT_API_RPS=str(config.rate_limit_api_rps),
         RATE_LIMIT_API_BURST=str(config.rate_limit_api_burst),
-        OPENAPI_FILE=str(OPENAPI_FILE),
+        # A copy in the state folder: nginx's unprivileged workers may not be able to read
+        # the checkout itself.
+        OPENAPI_FILE=str(config.nginx_dir / "openapi.json"),
         ACCESS_LOG=str(config.logs_dir / "gateway-access.log"),
     )
     return values

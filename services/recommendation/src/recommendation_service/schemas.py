@@ -14,7 +14,7 @@ class TrackOut(ResponseModel):
     energy: float
     danceability: float
     acousticness: float
-    tempo: float
+    tempo: float | None
     popularity: float
     release_year: int | None
     duration_ms: int

@@ -1,7 +1,12 @@
 """The music catalog: track model, genres, default generator, CSV import and storage."""
 
-from v5_shared.catalog.commands import import_catalog_csv, seed_default_catalog
-from v5_shared.catalog.csv_import import CatalogValidationError, parse_catalog_csv
+from v5_shared.catalog.commands import ImportResult, import_catalog_csv, seed_default_catalog
+from v5_shared.catalog.csv_import import (
+    CatalogParseReport,
+    CatalogValidationError,
+    parse_catalog_csv,
+    parse_catalog_csv_report,
+)
 from v5_shared.catalog.generator import generate_catalog
 from v5_shared.catalog.genres import CANONICAL_GENRES, canonical_genre
 from v5_shared.catalog.model import Track
@@ -16,7 +21,9 @@ from v5_shared.catalog.repository import (
 __all__ = [
     "CANONICAL_GENRES",
     "CATALOG_CHANGED_CHANNEL",
+    "CatalogParseReport",
     "CatalogValidationError",
+    "ImportResult",
     "Track",
     "canonical_genre",
     "catalog_version",
@@ -24,6 +31,7 @@ __all__ = [
     "import_catalog_csv",
     "load_tracks",
     "parse_catalog_csv",
+    "parse_catalog_csv_report",
     "replace_catalog",
     "seed_default_catalog",
     "track_count",

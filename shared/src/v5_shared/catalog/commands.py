@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import dataclass
 
 import asyncpg
 
-from v5_shared.catalog.csv_import import parse_catalog_csv
+from v5_shared.catalog.csv_import import parse_catalog_csv_report
 from v5_shared.catalog.generator import generate_catalog
 from v5_shared.catalog.repository import lock_catalog, replace_catalog, track_count
 
 DEFAULT_CATALOG_SEED = 5
 DEFAULT_CATALOG_SOURCE = f"generator:seed={DEFAULT_CATALOG_SEED}"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """The outcome of a CSV import.
+
+    ``tracks`` is the number of tracks written, ``skipped`` the ``(row_number, message)``
+    pairs of the rows left out (empty unless ``skip_invalid``), and ``version`` the new
+    catalog version.
+    """
+
+    tracks: int
+    skipped: list[tuple[int, str]]
+    version: int
 
 
 async def seed_default_catalog(dsn: str, *, if_empty: bool = True) -> int:
@@ -38,16 +53,23 @@ async def seed_default_catalog(dsn: str, *, if_empty: bool = True) -> int:
         await conn.close()
 
 
-async def import_catalog_csv(dsn: str, path: str, *, progress: bool = True) -> int:
-    """Replace the catalog with the tracks of a CSV file; return the number of tracks.
+async def import_catalog_csv(
+    dsn: str, path: str, *, progress: bool = True, skip_invalid: bool = False
+) -> ImportResult:
+    """Replace the catalog with the tracks of a CSV file.
 
     The whole file is parsed and validated before the database is touched: on a
-    ``CatalogValidationError`` nothing is written and the error propagates.
+    ``CatalogValidationError`` nothing is written and the error propagates. By default
+    any bad row is such an error; with ``skip_invalid`` bad rows are left out and
+    reported in ``ImportResult.skipped`` (a bad header, or no valid row at all, is
+    still an error).
     """
-    tracks = await asyncio.to_thread(parse_catalog_csv, path, progress=progress)
+    report = await asyncio.to_thread(
+        parse_catalog_csv_report, path, progress=progress, skip_invalid=skip_invalid
+    )
     conn = await asyncpg.connect(dsn)
     try:
-        await replace_catalog(conn, tracks, f"csv:{os.path.basename(path)}")
+        version = await replace_catalog(conn, report.tracks, f"csv:{os.path.basename(path)}")
     finally:
         await conn.close()
-    return len(tracks)
+    return ImportResult(tracks=len(report.tracks), skipped=report.skipped, version=version)

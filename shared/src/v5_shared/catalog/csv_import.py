@@ -1,8 +1,12 @@
 """Reading a user's own catalog from CSV in the format of the public Spotify tracks dataset.
 
-The whole file is validated before anything is returned: an import either yields a
-complete catalog or a ``CatalogValidationError`` listing every bad row, so that the
-caller never replaces a working catalog with half a file.
+The whole file is validated before anything is returned: by default an import either
+yields a complete catalog or a ``CatalogValidationError`` listing every bad row, so that
+the caller never replaces a working catalog with half a file. With ``skip_invalid`` the
+bad rows are left out instead and reported alongside the tracks.
+
+A tempo of 0 or an empty tempo cell means "unknown" (the dataset has such rows for
+silent or unmeasured tracks) and gives ``Track.tempo = None``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from tqdm import tqdm
 
@@ -36,7 +40,7 @@ _TrackValues = tuple[
     float,
     float,
     float,
-    float,
+    float | None,
     float,
     int | None,
     int,
@@ -93,12 +97,38 @@ class CatalogValidationError(ValueError):
         return f"{prefix}{count} invalid {noun}: {listed}{more}"
 
 
-def parse_catalog_csv(path: str | os.PathLike[str], *, progress: bool = True) -> list[Track]:
+class CatalogParseReport(NamedTuple):
+    """What a parse produced: the tracks, and the ``(row_number, message)`` pairs of the
+    rows left out (always empty unless ``skip_invalid`` was given)."""
+
+    tracks: list[Track]
+    skipped: list[tuple[int, str]]
+
+
+def parse_catalog_csv(
+    path: str | os.PathLike[str], *, progress: bool = True, skip_invalid: bool = False
+) -> list[Track]:
     """Parse and validate a catalog CSV; tracks come back in first-seen order.
 
     Rows sharing a ``track_id`` (the dataset lists a track once per genre) become one
     track carrying the union of their genres; the first row's other values are kept.
     Raises ``CatalogValidationError`` naming every bad row, or the missing header columns.
+    With ``skip_invalid`` bad rows are left out silently; use ``parse_catalog_csv_report``
+    to learn which.
+    """
+    return parse_catalog_csv_report(path, progress=progress, skip_invalid=skip_invalid).tracks
+
+
+def parse_catalog_csv_report(
+    path: str | os.PathLike[str], *, progress: bool = True, skip_invalid: bool = False
+) -> CatalogParseReport:
+    """Like ``parse_catalog_csv``, also returning the rows that were skipped.
+
+    Without ``skip_invalid`` any bad row raises ``CatalogValidationError`` (so
+    ``skipped`` is empty). With it, bad rows are left out and listed in ``skipped``; the
+    header is still checked strictly, and a file left with no valid track, or that
+    becomes unreadable part-way (bad encoding: the rest of the file would be lost
+    silently), still raises.
     """
     source = os.path.basename(os.fspath(path))
     expected_rows = max(_count_lines(path) - 1, 0)
@@ -113,6 +143,7 @@ def parse_catalog_csv(path: str | os.PathLike[str], *, progress: bool = True) ->
         columns = _ColumnPositions.from_header(header, source)
 
         errors: list[tuple[int, str]] = []
+        fatal: list[tuple[int, str]] = []
         first_seen: dict[str, _TrackValues] = {}
         merged_genres: dict[str, list[str]] = {}
         with tqdm(
@@ -123,7 +154,7 @@ def parse_catalog_csv(path: str | os.PathLike[str], *, progress: bool = True) ->
             disable=not progress,
         ) as bar:
             rows_read = 0
-            for row_number, row in _numbered_rows(reader, errors):
+            for row_number, row in _numbered_rows(reader, fatal):
                 rows_read += 1
                 if rows_read % _PROGRESS_STEP == 0:
                     bar.update(_PROGRESS_STEP)  # per row, the bar would cost a fifth of the time
@@ -148,16 +179,19 @@ def parse_catalog_csv(path: str | os.PathLike[str], *, progress: bool = True) ->
             bar.total = bar.n
             bar.refresh()
 
-    if errors:
-        raise CatalogValidationError(errors, source)
+    if fatal or (errors and not skip_invalid):
+        raise CatalogValidationError(errors + fatal, source)
     if not first_seen:
+        if errors:
+            raise CatalogValidationError(errors, source)  # every row is invalid
         raise CatalogValidationError([(1, "the file has a header but no tracks")], source)
-    return [
+    tracks = [
         Track(*values)
         if track_id not in merged_genres
         else _with_genres(values, tuple(merged_genres[track_id]))
         for track_id, values in first_seen.items()
     ]
+    return CatalogParseReport(tracks, errors)
 
 
 def _with_genres(values: _TrackValues, genres: tuple[str, ...]) -> Track:
@@ -276,7 +310,7 @@ def _parse_clean_row(row: list[str], columns: _ColumnPositions) -> _TrackValues 
         valence = float(row[columns.valence])
         acousticness = float(row[columns.acousticness])
         popularity = float(row[columns.popularity])
-        tempo = float(row[columns.tempo])
+        tempo = float(row[columns.tempo])  # an empty cell (unknown) takes the careful path
         duration = float(row[columns.duration_ms])
         year_text = row[columns.year].strip() if columns.year is not None else ""
         year = int(year_text) if year_text else None
@@ -288,7 +322,7 @@ def _parse_clean_row(row: list[str], columns: _ColumnPositions) -> _TrackValues 
         and 0.0 <= valence <= 1.0
         and 0.0 <= acousticness <= 1.0
         and 0.0 <= popularity <= 100.0
-        and 0.0 < tempo <= MAX_TEMPO_BPM
+        and 0.0 <= tempo <= MAX_TEMPO_BPM  # 0 is an unknown tempo
         and 1.0 <= duration <= MAX_DURATION_MS
         and (year is None or YEAR_RANGE[0] <= year <= YEAR_RANGE[1])
     ):
@@ -310,7 +344,7 @@ def _parse_clean_row(row: list[str], columns: _ColumnPositions) -> _TrackValues 
         energy,
         danceability,
         acousticness,
-        tempo,
+        tempo or None,
         popularity / 100.0,
         year,
         round(duration),
@@ -343,7 +377,7 @@ def _parse_row_with_problems(
     valence = _number(row[columns.valence], "valence", 0.0, 1.0, problems)
     acousticness = _number(row[columns.acousticness], "acousticness", 0.0, 1.0, problems)
     popularity = _number(row[columns.popularity], "popularity", 0.0, 100.0, problems)
-    tempo = _number(row[columns.tempo], "tempo", 0.0, MAX_TEMPO_BPM, problems, open_low=True)
+    tempo = _tempo(row[columns.tempo], problems)
     duration = _number(row[columns.duration_ms], "duration_ms", 1.0, MAX_DURATION_MS, problems)
     year = (
         _year(row[columns.year], columns.year_name, problems) if columns.year is not None else None
@@ -394,10 +428,8 @@ def _number(
     low: float,
     high: float,
     problems: list[str],
-    *,
-    open_low: bool = False,
 ) -> float:
-    """Parse a number within [low, high] (or (low, high]); on failure record why, return 0."""
+    """Parse a number within [low, high]; on failure record why and return 0."""
     stripped = text.strip()
     if not stripped:
         problems.append(f"{name} is empty")
@@ -410,12 +442,21 @@ def _number(
     if not math.isfinite(value):
         problems.append(f"{name} {stripped!r} is not a finite number")
         return 0.0
-    too_low = value <= low if open_low else value < low
-    if too_low or value > high:
-        bracket = "(" if open_low else "["
-        problems.append(f"{name} {stripped!r} is outside {bracket}{_bound(low)}, {_bound(high)}]")
+    if value < low or value > high:
+        problems.append(f"{name} {stripped!r} is outside [{_bound(low)}, {_bound(high)}]")
         return 0.0
     return value
+
+
+def _tempo(text: str, problems: list[str]) -> float | None:
+    """A tempo in (0, MAX_TEMPO_BPM], or None for an unknown one (an empty cell or 0)."""
+    if not text.strip():
+        return None
+    before = len(problems)
+    value = _number(text, "tempo", 0.0, MAX_TEMPO_BPM, problems)
+    if len(problems) > before:
+        return None
+    return value or None
 
 
 def _bound(value: float) -> str:

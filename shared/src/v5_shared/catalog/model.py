@@ -10,7 +10,8 @@ class Track:
     """One catalog track; field order matches the columns of the ``tracks`` table.
 
     Audio features (valence, energy, danceability, acousticness) and popularity are in
-    [0, 1]; tempo is in beats per minute. ``genres`` holds canonical lower-case names
+    [0, 1]; tempo is in beats per minute, or None when unknown (imported catalogs have
+    such tracks; the generated one never does). ``genres`` holds canonical lower-case names
     (see ``genres.canonical_genre``); the first artist and first genre are the primary
     ones.
     """
@@ -24,7 +25,7 @@ class Track:
     energy: float
     danceability: float
     acousticness: float
-    tempo: float
+    tempo: float | None
     popularity: float
     release_year: int | None
     duration_ms: int

@@ -25,9 +25,9 @@ CREATE TABLE tracks (
     energy        real NOT NULL CHECK (energy BETWEEN 0 AND 1),
     danceability  real NOT NULL CHECK (danceability BETWEEN 0 AND 1),
     acousticness  real NOT NULL CHECK (acousticness BETWEEN 0 AND 1),
-    -- Beats per minute. PostgreSQL orders NaN above every number, so these checks also
-    -- reject NaN.
-    tempo         real NOT NULL CHECK (tempo > 0 AND tempo < 'Infinity'),
+    -- Beats per minute; NULL when unknown (a source's tempo of 0). PostgreSQL orders NaN
+    -- above every number, so these checks also reject NaN.
+    tempo         real CHECK (tempo IS NULL OR (tempo > 0 AND tempo < 'Infinity')),
     popularity    real NOT NULL CHECK (popularity BETWEEN 0 AND 1),
     release_year  integer CHECK (release_year BETWEEN 1800 AND 2100),
     duration_ms   integer NOT NULL CHECK (duration_ms > 0)
