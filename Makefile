@@ -1,8 +1,8 @@
 # The front door: `make up` runs the cluster, `make test` runs every test.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
-RUN := $(UV) run --frozen --quiet
+# After `bootstrap`, everything runs from the locked environment in .venv.
+BIN := .venv/bin
 
 .PHONY: help bootstrap up down status logs clean test lint typecheck unit openapi
 
@@ -13,7 +13,7 @@ bootstrap: ## install what is missing: Debian packages and the Python environmen
 	@bash deploy/local/bootstrap.sh
 
 up: bootstrap ## start Redis, PostgreSQL, 2 replicas of each service and nginx on :8080
-	@$(RUN) v5-cluster up
+	@$(BIN)/v5-cluster up
 
 down: ## stop every process the cluster started (state is kept)
 	@if [ -x .venv/bin/v5-cluster ]; then .venv/bin/v5-cluster down; fi
@@ -27,19 +27,19 @@ logs: ## recent log lines of every process
 clean: ## stop everything and wipe the state folder
 	@if [ -x .venv/bin/v5-cluster ]; then .venv/bin/v5-cluster clean; else rm -rf .state; fi
 
-openapi: ## regenerate the gateway's merged nginx/openapi.json
-	@$(RUN) v5-cluster openapi
+openapi: bootstrap ## regenerate the gateway's merged nginx/openapi.json
+	@$(BIN)/v5-cluster openapi
 
-lint: ## ruff
-	@$(RUN) ruff check .
-	@$(RUN) ruff format --check .
+lint: bootstrap ## ruff
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
 
-typecheck: ## mypy
-	@$(RUN) mypy shared/src services/identity/src services/conversation/src \
+typecheck: bootstrap ## mypy
+	@$(BIN)/mypy shared/src services/identity/src services/conversation/src \
 		services/recommendation/src services/learning/src deploy/local/src
 
 unit: bootstrap ## unit tests only (no servers)
-	@$(RUN) pytest tests/unit -q
+	@$(BIN)/pytest tests/unit -q
 
 test: bootstrap ## lint, type checks, unit, integration and end-to-end tests
 	@bash deploy/local/run-tests.sh

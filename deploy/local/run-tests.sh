@@ -4,8 +4,7 @@
 # tears them down; pytest exits non-zero on any failure and when no test ran.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-UV=$(command -v uv || echo "$HOME/.local/bin/uv")
-RUN="$UV run --frozen --quiet"
+BIN=.venv/bin  # installed by bootstrap.sh from uv.lock
 failed=0
 
 step() {
@@ -13,11 +12,11 @@ step() {
     "$@" || { echo "FAILED: $*"; failed=1; }
 }
 
-step $RUN ruff check .
-step $RUN ruff format --check .
-step $RUN mypy shared/src services/identity/src services/conversation/src \
+step $BIN/ruff check .
+step $BIN/ruff format --check .
+step $BIN/mypy shared/src services/identity/src services/conversation/src \
     services/recommendation/src services/learning/src deploy/local/src
-step $RUN v5-cluster openapi --check
-step $RUN pytest -q
+step $BIN/v5-cluster openapi --check
+step $BIN/pytest -q
 
 exit $failed
