@@ -9,6 +9,7 @@ import os
 import pwd
 import shutil
 import socket
+import stat
 import subprocess
 import time
 import xmlrpc.client
@@ -137,6 +138,20 @@ class LocalCluster:
         )
         if result.returncode != 0:
             raise ClusterError(f"the gateway configuration is invalid:\n{result.stderr}")
+
+    @staticmethod
+    def _let_other_users_reach(folder: Path) -> None:
+        """PostgreSQL runs as postgres and nginx's workers as nobody: both must be able to
+        pass through every folder above the state folder. Add the search bit (o+x: pass
+        through, not list) where it is missing, e.g. on a 0700 temporary folder."""
+        for path in [folder, *folder.parents]:
+            mode = path.stat().st_mode
+            if not mode & stat.S_IXOTH:
+                path.chmod(mode | stat.S_IXOTH)
+                print(f"note: made {path} passable (o+x) for the postgres and nginx users")
+        for path in (folder, folder / "nginx", folder / "postgres"):
+            if path.exists():
+                path.chmod(path.stat().st_mode | stat.S_IROTH | stat.S_IXOTH)
 
     def _chown_to_postgres(self, path: Path) -> None:
         if self._postgres_user:
