@@ -111,6 +111,8 @@ class LocalCluster:
             cfg.postgres_data.parent,
         ):
             folder.mkdir(parents=True, exist_ok=True)
+        if self._as_root:
+            self._let_other_users_reach(cfg.state_dir)
         generate_development_keys(cfg.keys_dir)
         self._init_postgres()
         (cfg.redis_dir / "redis.conf").write_text(render.render_redis(cfg))
