@@ -30,24 +30,8 @@ def _catalog(request: Request) -> CatalogIndex:
 
 
 def track_out(track: Track, *, score: float, reasons: list[str]) -> TrackOut:
-    return TrackOut(
-        track_id=track.track_id,
-        title=track.title,
-        artist=track.artist,
-        artists=list(track.artists),
-        album=track.album,
-        genres=list(track.genres),
-        valence=track.valence,
-        energy=track.energy,
-        danceability=track.danceability,
-        acousticness=track.acousticness,
-        tempo=track.tempo,
-        popularity=track.popularity,
-        release_year=track.release_year,
-        duration_ms=track.duration_ms,
-        score=score,
-        reasons=reasons,
-    )
+    fields = {name: getattr(track, name) for name in TrackOut.model_fields if hasattr(track, name)}
+    return TrackOut.model_validate({**fields, "score": score, "reasons": reasons})
 
 
 @catalog_router.get("/genres", response_model=GenresOut)
