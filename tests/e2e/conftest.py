@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from .accounts import register_and_login
+from .accounts import Listener, register_and_login
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +18,14 @@ def api(gateway_url: str) -> Iterator[httpx.Client]:
 def auth_headers(api: httpx.Client) -> dict[str, str]:
     _, token = register_and_login(api)
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def listener(api: httpx.Client) -> Listener:
+    """A new listener for each test: no session, no feedback."""
+    return Listener(api)
+
+
+@pytest.fixture
+def other_listener(api: httpx.Client) -> Listener:
+    return Listener(api)

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=3600, ge=60)
 
     session_ttl_seconds: int = Field(default=3600, ge=1)
+    # How often each replica checks whether the catalog was replaced.
+    catalog_poll_seconds: float = Field(default=5.0, gt=0)
 
     log_level: str = "info"
     access_log: bool = True

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import jwt
 from argon2 import PasswordHasher
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
 
+from v5_shared import idempotency
 from v5_shared.datastores import DataStores
 from v5_shared.ratelimit import RateLimit, RateLimiter
 from v5_shared.schemas import iso
@@ -51,17 +54,29 @@ async def _limit_account(request: Request, user_id: str) -> None:
     response_model=RegisterResponse,
     responses={409: {"description": "user_id already registered"}},
 )
-async def register(body: RegisterRequest, request: Request) -> RegisterResponse:
+async def register(body: RegisterRequest, request: Request) -> Any:
     _, stores = _state(request)
     await _limit_account(request, body.user_id)
+    idem = idempotency.for_request(
+        request, "auth/register", body.model_dump(), secret=request.app.state.fingerprint_secret
+    )
     hasher: PasswordHasher = request.app.state.password_hasher
     password_hash = await _in_hash_pool(request, hasher.hash, body.password)
-    async with stores.connection() as conn:
+    async with stores.transaction() as conn:
+        if idem is not None:
+            stored = await idempotency.pg_claim(conn, body.user_id, idem)
+            if stored is not None:
+                return idempotency.replay(stored, idem)
         try:
             created_at = await repository.insert_user(conn, body.user_id, password_hash)
         except repository.UserAlreadyExists:
             raise HTTPException(status_code=409, detail="user_id already registered") from None
-    return RegisterResponse(user_id=body.user_id, created_at=iso(created_at) or "")
+        payload = RegisterResponse(
+            user_id=body.user_id, created_at=iso(created_at) or ""
+        ).model_dump(mode="json")
+        if idem is not None:
+            await idempotency.pg_store(conn, body.user_id, idem, 201, payload)
+    return JSONResponse(payload, status_code=201)
 
 
 @router.post(
@@ -69,7 +84,10 @@ async def register(body: RegisterRequest, request: Request) -> RegisterResponse:
     response_model=TokenResponse,
     responses={401: {"description": "wrong user_id or password"}},
 )
-async def token(body: TokenRequest, request: Request, response: Response) -> TokenResponse:
+async def token(body: TokenRequest, request: Request) -> TokenResponse:
+    # An Idempotency-Key is accepted (validated) but no token is stored for replay: issuing
+    # a token has no effect to repeat, and bearer tokens are not kept at rest.
+    idempotency.idempotency_key(request)
     settings, stores = _state(request)
     await _limit_account(request, body.user_id)
     hasher: PasswordHasher = request.app.state.password_hasher

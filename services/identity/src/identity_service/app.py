@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 
 from cryptography.hazmat.primitives import serialization
@@ -19,9 +20,10 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
     settings = settings or get_identity_settings()
 
     async def on_startup(app: FastAPI) -> None:
-        app.state.signing_key = serialization.load_pem_private_key(
-            settings.private_key_pem().encode(), password=None
-        )
+        private_pem = settings.private_key_pem().encode()
+        app.state.signing_key = serialization.load_pem_private_key(private_pem, password=None)
+        # Keys the fingerprints of stored registration requests (which contain passwords).
+        app.state.fingerprint_secret = hashlib.sha256(b"idempotency\n" + private_pem).digest()
         hasher = make_password_hasher(
             settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
         )

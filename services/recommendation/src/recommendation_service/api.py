@@ -9,24 +9,17 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from v5_shared.auth import CurrentPrincipal
 from v5_shared.catalog.genres import canonical_genre
 from v5_shared.catalog.model import Track
-from v5_shared.errors import RETRY_AFTER_SECONDS
+from v5_shared.catalog.watcher import CatalogWatcher
 
 from .catalog import CatalogIndex, describe_track
-from .catalog_loader import CatalogHolder
 from .schemas import ArtistsOut, GenresOut, NamedCountOut, StatsOut, TrackOut
 
 catalog_router = APIRouter(prefix="/api/v1/v5/catalog", tags=["catalog"])
 
 
 def _catalog(request: Request) -> CatalogIndex:
-    holder: CatalogHolder = request.app.state.catalog
-    if holder.index is None:
-        raise HTTPException(
-            status_code=503,
-            detail="catalog not loaded yet",
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        )
-    return holder.index
+    watcher: CatalogWatcher[CatalogIndex] = request.app.state.catalog
+    return watcher.require()
 
 
 def track_out(track: Track, *, score: float, reasons: list[str]) -> TrackOut:

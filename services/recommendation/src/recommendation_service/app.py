@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from v5_shared.catalog.watcher import CatalogWatcher
+from v5_shared.recommendations import RecommendationLog
 from v5_shared.service import create_service_app
+from v5_shared.sessions import SessionStore
 
 from .api import catalog_router
-from .catalog_loader import CatalogHolder
+from .catalog import CatalogIndex
+from .recommend_api import recommendation_router
 from .settings import RecommendationSettings, get_recommendation_settings
 
 
@@ -16,8 +20,18 @@ def create_app(settings: RecommendationSettings | None = None) -> FastAPI:
     settings = settings or get_recommendation_settings()
 
     async def on_startup(app: FastAPI) -> None:
-        holder = CatalogHolder(app.state.stores, settings.catalog_poll_seconds)
+        holder = CatalogWatcher(
+            app.state.stores, CatalogIndex, poll_seconds=settings.catalog_poll_seconds
+        )
         app.state.catalog = holder
+        app.state.sessions = SessionStore(
+            app.state.stores.redis, ttl_seconds=settings.session_ttl_seconds
+        )
+        app.state.recommendation_log = RecommendationLog(
+            app.state.stores.redis,
+            cache_seconds=settings.recommendation_cache_seconds,
+            novelty_memory=settings.novelty_memory,
+        )
         app.state.readiness_checks["catalog"] = lambda: holder.loaded
         await holder.start()
 
@@ -26,7 +40,7 @@ def create_app(settings: RecommendationSettings | None = None) -> FastAPI:
 
     return create_service_app(
         "recommendation",
-        routers=[catalog_router],
+        routers=[recommendation_router, catalog_router],
         description="The music catalog and adaptive recommendations.",
         on_startup=on_startup,
         on_shutdown=on_shutdown,

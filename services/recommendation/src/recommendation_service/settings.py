@@ -8,8 +8,13 @@ from v5_shared.settings import Settings
 
 
 class RecommendationSettings(Settings):
-    # How often each replica checks whether the catalog was replaced.
-    catalog_poll_seconds: float = Field(default=5.0, gt=0)
+    # How many recently recommended tracks count as "not new" for the novelty feature.
+    novelty_memory: int = Field(default=200, ge=0)
+    # How long a served recommendation stays in Redis for the reward endpoint; older ones
+    # are found in PostgreSQL.
+    recommendation_cache_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    # Comfort applies when the latest mood's valence is below this, or the trend declines.
+    comfort_valence_threshold: float = Field(default=-0.2, ge=-1, le=1)
 
 
 @lru_cache(maxsize=1)

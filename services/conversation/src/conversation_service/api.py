@@ -1,0 +1,222 @@
+"""Thin routes: understand the message, apply the turn atomically in Redis, answer."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from v5_shared import idempotency, learning_store
+from v5_shared.auth import CurrentPrincipal, ensure_same_user
+from v5_shared.catalog.watcher import CatalogWatcher
+from v5_shared.datastores import DataStores
+from v5_shared.domain.bandit import ARMS, prior_from_aggregate
+from v5_shared.domain.comfort import comfort_applies
+from v5_shared.domain.trajectory import valence_trend
+from v5_shared.schemas import iso
+from v5_shared.sessions import SessionContext, SessionStore, TurnConflict
+
+from .clarity import clarity
+from .reply import compose_reply
+from .schemas import (
+    ArmOut,
+    ContextOut,
+    ContinueRequest,
+    ContinueResponse,
+    Entities,
+    MoodOut,
+    NamedWeight,
+    RewardsOut,
+    SessionStatus,
+    TrajectoryOut,
+    TrajectoryPoint,
+    TrajectorySummary,
+    WindowTurn,
+)
+from .understanding import EntityMatcher, Understanding, understand
+
+conversation_router = APIRouter(prefix="/api/v1/v5/conversation", tags=["conversation"])
+session_router = APIRouter(prefix="/api/v1/v5/session", tags=["session"])
+
+USER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing or invalid token"},
+    403: {"description": "another user's user_id"},
+}
+
+
+def _context_out(context: SessionContext, window: int) -> ContextOut:
+    def named(items: list[Any]) -> list[NamedWeight]:
+        return [NamedWeight(name=i.name, weight=i.weight) for i in items]
+
+    return ContextOut(
+        window=window,
+        artists=named(context.artists),
+        genres=named(context.genres),
+        moods=named(context.moods),
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _turn_record(understanding: Understanding, message: str, at: str) -> dict[str, Any]:
+    mood = understanding.mood
+    return {
+        "message": message,
+        "mood": None
+        if mood is None
+        else {"label": mood.label, "valence": mood.valence, "arousal": mood.arousal},
+        "entities": {
+            "artists": understanding.artists,
+            "genres": understanding.genres,
+            "moods": understanding.moods,
+        },
+        "activity": understanding.activity,
+        "target_energy": understanding.target_energy,
+        "at": at,
+    }
+
+
+@conversation_router.post(
+    "/continue", response_model=ContinueResponse, responses={**USER_RESPONSES, 409: {}}
+)
+async def continue_conversation(
+    body: ContinueRequest, request: Request, principal: CurrentPrincipal
+) -> Any:
+    ensure_same_user(principal, body.user_id)
+    store: SessionStore = request.app.state.sessions
+    watcher: CatalogWatcher[EntityMatcher] = request.app.state.catalog
+    idem = idempotency.for_request(request, "conversation/continue", body.model_dump())
+    understanding = understand(body.message, watcher.require())
+    at = iso(_now()) or ""
+    point = (
+        None
+        if understanding.mood is None
+        else {
+            "valence": understanding.mood.valence,
+            "arousal": understanding.mood.arousal,
+            "at": at,
+        }
+    )
+    try:
+        snapshot, _replayed = await store.apply_turn(
+            body.user_id,
+            candidate_session_id=uuid.uuid4().hex,
+            now_iso=at,
+            turn_fields=_turn_record(understanding, body.message, at),
+            point_fields=point,
+            mentions={
+                "artists": understanding.artists,
+                "genres": understanding.genres,
+                "moods": understanding.moods,
+            },
+            idempotency=idem,
+        )
+    except TurnConflict:
+        raise idempotency.conflict() from None
+
+    valences = [p["valence"] for p in snapshot.points]
+    trend, slope = valence_trend(valences)
+    artists, genres, moods = snapshot.context.as_maps()
+    clear = clarity(artists, genres, moods, turns=snapshot.turn)
+    latest = valences[-1] if valences else None
+    comfort = comfort_applies(trend, latest)
+    reply = compose_reply(
+        understanding,
+        turn=snapshot.turn,
+        trend=trend,
+        clarity=clear,
+        top_genres=[g.name for g in snapshot.context.genres[:3]],
+        top_artists=[a.name for a in snapshot.context.artists[:3]],
+        comfort=comfort,
+        seed=f"{snapshot.session_id}:{snapshot.turn}",
+    )
+    mood = understanding.mood
+    return ContinueResponse(
+        session_id=snapshot.session_id,
+        turn=snapshot.turn,
+        reply=reply,
+        entities=Entities(
+            artists=understanding.artists, genres=understanding.genres, moods=understanding.moods
+        ),
+        context=_context_out(snapshot.context, snapshot.window),
+        mood=None
+        if mood is None
+        else MoodOut(label=mood.label, valence=mood.valence, arousal=mood.arousal),
+        trajectory=TrajectorySummary(trend=trend, points=len(valences), valence_slope=slope),
+        clarity=clear,
+        activity=understanding.activity,
+        target_energy=understanding.target_energy,
+        comfort=comfort,
+    )
+
+
+@session_router.get("/{user_id}/status", response_model=SessionStatus, responses=USER_RESPONSES)
+async def session_status(user_id: str, request: Request, principal: CurrentPrincipal) -> Any:
+    ensure_same_user(principal, user_id)
+    store: SessionStore = request.app.state.sessions
+    stores: DataStores = request.app.state.stores
+    session = await store.read(user_id)
+    async with stores.connection() as conn:
+        weights = await learning_store.weights_of(conn, user_id)
+        arms = await learning_store.arms_of(conn, user_id)
+        aggregate = await learning_store.aggregate_posteriors(conn)
+        rewards = await learning_store.reward_summary(conn, user_id)
+    bandit: dict[str, ArmOut] = {}
+    for arm in ARMS:
+        state = arms.get(arm)
+        if state is None:
+            prior = prior_from_aggregate(aggregate.get(arm))
+            bandit[arm] = ArmOut(alpha=prior.alpha, beta=prior.beta, pulls=0)
+        else:
+            bandit[arm] = ArmOut(alpha=state.alpha, beta=state.beta, pulls=state.pulls)
+    valences = [p["valence"] for p in session.points]
+    trend, slope = valence_trend(valences)
+    expires_at = (
+        iso(_now() + timedelta(seconds=session.ttl_seconds)) if session.ttl_seconds else None
+    )
+    return SessionStatus(
+        user_id=user_id,
+        session_id=session.session_id,
+        active=session.active,
+        turns=session.turns,
+        window=[
+            WindowTurn(
+                turn=t["turn"],
+                message=t["message"],
+                mood=None if t.get("mood") is None else MoodOut(**t["mood"]),
+                entities=Entities(**t["entities"]),
+                at=t["at"],
+            )
+            for t in session.window
+        ],
+        context=_context_out(session.context, len(session.window)),
+        trajectory=TrajectoryOut(
+            trend=trend,
+            valence_slope=slope,
+            points=[
+                TrajectoryPoint(
+                    turn=p["turn"], valence=p["valence"], arousal=p["arousal"], at=p["at"]
+                )
+                for p in session.points
+            ],
+        ),
+        weights=weights.weights,
+        adjustment_count=weights.adjustment_count,
+        bandit=bandit,
+        rewards=RewardsOut(count=rewards.count, total=round(rewards.total, 6), mean=rewards.mean),
+        created_at=session.created_at,
+        last_active_at=session.last_active_at,
+        expires_at=expires_at,
+    )
+
+
+@session_router.delete("/{user_id}", status_code=204, responses=USER_RESPONSES)
+async def end_session(user_id: str, request: Request, principal: CurrentPrincipal) -> Response:
+    ensure_same_user(principal, user_id)
+    store: SessionStore = request.app.state.sessions
+    await store.delete(user_id)
+    return Response(status_code=204)

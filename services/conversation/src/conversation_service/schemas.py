@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from v5_shared.schemas import RequestModel, ResponseModel
+
+MESSAGE_MAX_CHARS = 1000
+
+
+class ContinueRequest(RequestModel):
+    user_id: str = Field(min_length=1, max_length=64)
+    message: str = Field(description="1 to 1000 characters after stripping surrounding space")
+
+    @field_validator("message")
+    @classmethod
+    def _strip_and_bound(cls, value: str) -> str:
+        stripped = value.strip()
+        if not stripped:
+            raise ValueError("message must not be empty or only white space")
+        if len(stripped) > MESSAGE_MAX_CHARS:
+            raise ValueError(f"message must be at most {MESSAGE_MAX_CHARS} characters")
+        return stripped
+
+
+class Entities(ResponseModel):
+    artists: list[str]
+    genres: list[str]
+    moods: list[str]
+
+
+class NamedWeight(ResponseModel):
+    name: str
+    weight: float
+
+
+class ContextOut(ResponseModel):
+    window: int
+    artists: list[NamedWeight]
+    genres: list[NamedWeight]
+    moods: list[NamedWeight]
+
+
+class MoodOut(ResponseModel):
+    label: str
+    valence: float
+    arousal: float
+
+
+Trend = Literal["improving", "declining", "stable", "unknown"]
+
+
+class TrajectorySummary(ResponseModel):
+    trend: Trend
+    points: int
+    valence_slope: float
+
+
+class ContinueResponse(ResponseModel):
+    session_id: str
+    turn: int
+    reply: str
+    entities: Entities
+    context: ContextOut
+    mood: MoodOut | None
+    trajectory: TrajectorySummary
+    clarity: float
+    activity: str | None = None
+    target_energy: float | None = None
+    comfort: bool = False
+
+
+class WindowTurn(ResponseModel):
+    turn: int
+    message: str
+    mood: MoodOut | None
+    entities: Entities
+    at: str
+
+
+class TrajectoryPoint(ResponseModel):
+    turn: int
+    valence: float
+    arousal: float
+    at: str
+
+
+class TrajectoryOut(ResponseModel):
+    trend: Trend
+    valence_slope: float
+    points: list[TrajectoryPoint]
+
+
+class ArmOut(ResponseModel):
+    alpha: float
+    beta: float
+    pulls: int
+
+
+class RewardsOut(ResponseModel):
+    count: int
+    total: float
+    mean: float | None
+
+
+class SessionStatus(ResponseModel):
+    user_id: str
+    session_id: str | None
+    active: bool
+    turns: int
+    window: list[WindowTurn]
+    context: ContextOut
+    trajectory: TrajectoryOut
+    weights: dict[str, float]
+    adjustment_count: int
+    bandit: dict[str, ArmOut]
+    rewards: RewardsOut
+    created_at: str | None
+    last_active_at: str | None
+    expires_at: str | None

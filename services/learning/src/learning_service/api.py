@@ -1,0 +1,215 @@
+"""Thin routes for the weights and rewards. Every write is one PostgreSQL transaction that
+also records the Idempotency-Key, under a row lock or in single atomic statements."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from v5_shared import idempotency, learning_store
+from v5_shared.auth import CurrentPrincipal, ensure_same_user
+from v5_shared.catalog.model import Track
+from v5_shared.catalog.watcher import CatalogWatcher
+from v5_shared.datastores import DataStores
+from v5_shared.domain.bandit import prior_from_aggregate
+from v5_shared.domain.rewards import reward_for
+from v5_shared.domain.weights import (
+    apply_explicit,
+    apply_feedback,
+    default_weights,
+    track_feature_matches,
+)
+from v5_shared.recommendations import RecommendationLog
+from v5_shared.schemas import iso
+from v5_shared.sessions import SessionStore
+
+from .schemas import (
+    ExplicitAction,
+    FeedbackAction,
+    PosteriorOut,
+    RewardOut,
+    RewardRequest,
+    WeightsAction,
+    WeightsOut,
+)
+from .settings import LearningSettings
+
+learning_router = APIRouter(prefix="/api/v1/v5/learning", tags=["learning"])
+feedback_router = APIRouter(prefix="/api/v1/v5/feedback", tags=["feedback"])
+
+USER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing or invalid token"},
+    403: {"description": "another user's user_id or recommendation"},
+    404: {"description": "unknown track_id or recommendation_id"},
+}
+
+
+def _weights_out(user_id: str, state: learning_store.WeightsState) -> WeightsOut:
+    return WeightsOut(
+        user_id=user_id,
+        weights=state.weights,
+        adjustment_count=state.adjustment_count,
+        updated_at=iso(state.updated_at),
+    )
+
+
+@learning_router.get("/weights/{user_id}", response_model=WeightsOut, responses=USER_RESPONSES)
+async def get_weights(user_id: str, request: Request, principal: CurrentPrincipal) -> Any:
+    ensure_same_user(principal, user_id)
+    stores: DataStores = request.app.state.stores
+    async with stores.connection() as conn:
+        state = await learning_store.weights_of(conn, user_id)
+    return _weights_out(user_id, state)
+
+
+async def _feedback_matches(request: Request, user_id: str, track: Track) -> dict[str, float]:
+    """How strongly the track matched each feature for this listener right now."""
+    sessions: SessionStore = request.app.state.sessions
+    log: RecommendationLog = request.app.state.recommendation_log
+    session = await sessions.read(user_id)
+    artists, genres, _ = session.context.as_maps()
+
+    def normalised(weights: dict[str, float]) -> dict[str, float]:
+        top = max(weights.values(), default=0.0)
+        return {k: v / top for k, v in weights.items()} if top > 0 else {}
+
+    latest = session.points[-1] if session.points else None
+    recent = await log.recent_track_ids(user_id)
+    return track_feature_matches(
+        track.genres,
+        track.artists,
+        track.valence,
+        track.energy,
+        track.popularity,
+        liked_genres=normalised(genres),
+        liked_artists=normalised(artists),
+        target_valence=None if latest is None else (float(latest["valence"]) + 1) / 2,
+        target_energy=None if latest is None else (float(latest["arousal"]) + 1) / 2,
+        # A track the listener had not been recommended lately counts as new to them.
+        novelty=0.0 if track.track_id in recent[:50] else 1.0,
+    )
+
+
+@learning_router.post("/weights/{user_id}", response_model=WeightsOut, responses=USER_RESPONSES)
+async def post_weights(
+    user_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    action: WeightsAction,
+) -> Any:
+    ensure_same_user(principal, user_id)
+    settings: LearningSettings = request.app.state.settings
+    stores: DataStores = request.app.state.stores
+    idem = idempotency.for_request(request, f"learning/weights/{user_id}", action.model_dump())
+    matches: dict[str, float] | None = None
+    if isinstance(action, FeedbackAction):
+        catalog: CatalogWatcher[dict[str, Track]] = request.app.state.catalog
+        track = catalog.require().get(action.track_id)
+        if track is None:
+            raise HTTPException(status_code=404, detail="unknown track_id")
+        matches = await _feedback_matches(request, user_id, track)
+
+    async with stores.transaction() as conn:
+        if idem is not None:
+            stored = await idempotency.pg_claim(conn, user_id, idem)
+            if stored is not None:
+                return idempotency.replay(stored, idem)
+        current = await learning_store.lock_weights(conn, user_id)
+        if isinstance(action, FeedbackAction):
+            assert matches is not None
+            after = apply_feedback(
+                current.weights,
+                matches,
+                action.feedback,
+                learning_rate=settings.weight_learning_rate,
+            )
+            saved = await learning_store.save_weights(
+                conn,
+                user_id,
+                action="feedback",
+                before=current.weights,
+                after=after,
+                track_id=action.track_id,
+                feedback=action.feedback,
+            )
+        elif isinstance(action, ExplicitAction):
+            after = apply_explicit(current.weights, action.weights)
+            saved = await learning_store.save_weights(
+                conn, user_id, action="explicit", before=current.weights, after=after
+            )
+        else:
+            saved = await learning_store.save_weights(
+                conn, user_id, action="reset", before=current.weights, after=default_weights()
+            )
+        payload = _weights_out(user_id, saved).model_dump(mode="json")
+        if idem is not None:
+            await idempotency.pg_store(conn, user_id, idem, 200, payload)
+    return JSONResponse(payload)
+
+
+@feedback_router.post(
+    "/reward",
+    response_model=RewardOut,
+    responses={**USER_RESPONSES, 422: {"description": "track not in the recommendation"}},
+)
+async def reward(body: RewardRequest, request: Request, principal: CurrentPrincipal) -> Any:
+    ensure_same_user(principal, body.user_id)
+    stores: DataStores = request.app.state.stores
+    log: RecommendationLog = request.app.state.recommendation_log
+    idem = idempotency.for_request(request, "feedback/reward", body.model_dump())
+
+    served = await log.served(body.recommendation_id)
+    if served is None:
+        async with stores.connection() as conn:
+            served = await learning_store.recommendation_of(conn, body.recommendation_id)
+    if served is None:
+        raise HTTPException(status_code=404, detail="unknown recommendation_id")
+    if served["user_id"] != body.user_id:
+        raise HTTPException(status_code=403, detail="forbidden: that recommendation is not yours")
+    if body.track_id not in served["track_ids"]:
+        raise HTTPException(
+            status_code=422,
+            detail=[
+                {
+                    "loc": ["body", "track_id"],
+                    "msg": "the recommendation did not contain this track",
+                    "type": "value_error",
+                }
+            ],
+        )
+    arm = served["arm"]
+    value = reward_for(body.event, body.listen_ratio)
+    async with stores.transaction() as conn:
+        if idem is not None:
+            stored = await idempotency.pg_claim(conn, body.user_id, idem)
+            if stored is not None:
+                return idempotency.replay(stored, idem)
+        aggregate = await learning_store.aggregate_posteriors(conn)
+        posterior = await learning_store.apply_reward(
+            conn,
+            body.user_id,
+            arm,
+            prior=prior_from_aggregate(aggregate.get(arm)),
+            alpha_increment=(1 + value) / 2,
+            beta_increment=(1 - value) / 2,
+        )
+        await learning_store.insert_feedback_event(
+            conn,
+            user_id=body.user_id,
+            recommendation_id=body.recommendation_id,
+            track_id=body.track_id,
+            event=body.event,
+            listen_ratio=body.listen_ratio,
+            reward=value,
+            arm=arm,
+        )
+        payload = RewardOut(
+            reward=round(value, 6),
+            strategy=arm,
+            posterior=PosteriorOut(alpha=posterior.alpha, beta=posterior.beta),
+        ).model_dump(mode="json")
+        if idem is not None:
+            await idempotency.pg_store(conn, body.user_id, idem, 200, payload)
+    return JSONResponse(payload)

@@ -1,0 +1,925 @@
+"""The recommendation scoring engine: plain numpy, no I/O.
+
+Given the in-memory catalog, what is known about the listener and the nine weights (already
+tilted by the bandit arm), ``recommend`` returns the ranked tracks with scores and reasons.
+
+How a list is made:
+
+1. Relevance over the whole catalog, vectorised: a weighted mean of feature scores in
+   [0, 1] (genre, artist, mood, energy, valence, taste, popularity, novelty). Features the
+   request says nothing about (no mood known, nothing liked) are left out of the mean
+   rather than scored as 0 or 1, so they neither help nor hurt any track. Requested
+   artists get a boost on top; in a cold start the unpopular half is pushed down.
+2. A candidate pool: the best few hundred overall plus the best of each quota group
+   (requested genres, the latest turns' genres) and, for comfort, of each step of the
+   valence path, so that every constraint below can be met from the pool.
+3. Greedy selection over the pool (one step per returned track): maximal marginal
+   relevance against what is already chosen (same artist, genre, mood), genre quotas,
+   an artist cap and, in a cold start, a genre cap.
+4. Order and final scores: by the selection value, highest first; with comfort, by the
+   iso-principle path (valence rising), scores made non-increasing along it.
+5. Reasons from what drove each track's score.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from v5_shared.catalog.genres import canonical_genre
+
+from .catalog import MOOD_GRID, CatalogIndex, describe_track
+
+F32 = npt.NDArray[np.float32]
+# (feature name) -> (its weight, the track's score) when the feature is active
+_FeatureLookup = Callable[[str], tuple[float, float] | None]
+I32 = npt.NDArray[np.int32]
+Indices = npt.NDArray[np.intp]
+
+WEIGHT_NAMES: tuple[str, ...] = (
+    "genre_match", "artist_match", "mood_match", "energy_match", "valence_match",
+    "taste_match", "popularity", "novelty", "diversity",
+)  # fmt: skip
+# The documented defaults (ARCHITECTURE.md), used for a weight the caller left out.
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "genre_match": 0.8, "artist_match": 0.6, "mood_match": 0.7, "energy_match": 0.5,
+    "valence_match": 0.5, "taste_match": 0.6, "popularity": 0.4, "novelty": 0.3,
+    "diversity": 0.3,
+}  # fmt: skip
+
+# Uniform noise added to the candidates' relevance: small next to real preference gaps,
+# enough that asking twice does not return exactly the same list. Drawn for the pool only
+# (a few hundred numbers) because drawing it for 100k tracks would cost more than all the
+# scoring; tracks outside the pool could not have reached the list by noise alone anyway.
+NOISE_AMPLITUDE = 0.02
+# Added to tracks by an artist named in the request: above any score the weighted mean
+# (at most 1) can separate, so they lead the list whatever the weights.
+REQUEST_ARTIST_BOOST = 0.5
+# Cold start: nothing is known but the catalog, so lean on what most people like.
+COLD_START_POPULARITY_FLOOR = 0.8
+COLD_START_TAIL_PENALTY = 0.5
+COLD_START_GENRE_SHARE = 0.4
+# Mood: score falls linearly to 0 at this distance in the (valence, energy) square.
+MOOD_RADIUS = 0.6
+# Comfort (iso principle): start a little above the listener's valence, rise by this much,
+# never past the ceiling (lifting, not euphoric).
+COMFORT_START_STEP = 0.05
+COMFORT_RISE = 0.4
+COMFORT_CEILING = 0.85
+# Weight of the path term |valence - step target| in the selection; strong, because the
+# path is the point of comfort, and a floor on the valence weights so it holds whatever the
+# arm's mood weights are.
+COMFORT_PATH_STRENGTH = 1.0
+COMFORT_MIN_VALENCE_WEIGHT = 0.6
+COMFORT_STRATA = 5
+# The path's candidates per stretch come from the top COMFORT_DEPTH x pool size tracks.
+COMFORT_DEPTH = 16
+# MMR: penalty at diversity 1 for a candidate identical to one already chosen. The parts of
+# the similarity: same primary artist, genre cosine, closeness in (valence, energy).
+MMR_MAX_PENALTY = 0.5
+SIM_ARTIST, SIM_GENRE, SIM_MOOD = 0.5, 0.3, 0.2
+# Pool: at least this many candidates, and this many per returned track.
+POOL_MIN = 40
+POOL_PER_SLOT = 4
+# The pool is spread over artists from the top POOL_DEPTH x pool size tracks.
+POOL_DEPTH = 4
+# _top_k samples about this many values per wanted one to find its threshold.
+TOP_K_SAMPLE_FACTOR = 8
+# Taste: share of the genre cosine in the taste score (the rest is the sound cosine).
+TASTE_GENRE_SHARE = 0.5
+REQUEST_GENRE_SHARE = 0.8
+LATEST_GENRE_SHARE = 0.5
+MAX_REASONS = 2
+
+
+@dataclass(frozen=True)
+class ListenerContext:
+    # accumulated, recency-decayed genre weights from the conversation (any scale >= 0)
+    session_genres: Mapping[str, float] = field(default_factory=dict)
+    session_artists: Mapping[str, float] = field(default_factory=dict)
+    # genres named in the session's latest turns (the "clear preference")
+    latest_genres: Sequence[str] = ()
+    # request context.genres (explicit, strongest)
+    request_genres: Sequence[str] = ()
+    request_artists: Sequence[str] = ()
+    mood_valence: float | None = None  # latest mood valence in [-1, 1]; None = unknown
+    mood_arousal: float | None = None  # [-1, 1]
+    target_energy: float | None = None  # [0, 1] from an activity; overrides arousal
+    liked_track_ids: Sequence[str] = ()  # tracks the user liked or saved (taste)
+    recent_track_ids: Sequence[str] = ()  # recently recommended or heard (novelty)
+    exclude_track_ids: Sequence[str] = ()  # never returned
+    comfort: bool = False  # apply the iso-principle comfort ordering
+    cold_start: bool = False  # no conversation context and no feedback
+
+
+@dataclass(frozen=True)
+class ScoredTrack:
+    index: int  # into CatalogIndex.tracks
+    score: float  # rounded to 6 decimals
+    reasons: list[str]  # at least one human-readable reason
+
+
+@dataclass(frozen=True)
+class _ComfortPath:
+    start: float  # valence targets on the track scale [0, 1]
+    end: float
+
+    def target(self, step: int, limit: int) -> float:
+        if limit <= 1:
+            return self.start
+        return self.start + (self.end - self.start) * step / (limit - 1)
+
+
+@dataclass
+class _Request:
+    """Everything derived from the listener once, shared by the scoring stages."""
+
+    weights: dict[str, float]
+    genre_pref: F32 | None  # per genre column, in [0, 1]; None when no genre is known
+    requested_genres: list[int]
+    latest_genres: list[int]
+    artist_pref: dict[int, float]  # artist id -> [0, 1]
+    requested_artists: set[int]
+    target_valence: float | None
+    target_energy: float | None
+    energy_from_activity: bool
+    comfort: _ComfortPath | None
+    liked: Indices
+    recent: Indices
+    excluded: Indices
+    cold_start: bool
+    liked_set: frozenset[int] = frozenset()
+    recent_set: frozenset[int] = frozenset()
+    # Filled by _relevance: per active feature its weight and its score at a track, kept so
+    # that reasons can say what drove a track without recomputing anything.
+    active: dict[str, tuple[float, Callable[[int], float]]] = field(default_factory=dict)
+    artist_score: F32 | None = None
+
+
+def recommend(
+    catalog: CatalogIndex,
+    listener: ListenerContext,
+    weights: Mapping[str, float],
+    *,
+    limit: int,
+    rng: np.random.Generator,
+) -> list[ScoredTrack]:
+    """Rank the catalog for ``listener``; see the module docstring for the stages."""
+    n = len(catalog.tracks)
+    if limit <= 0 or n == 0:
+        return []
+    request = _prepare(catalog, listener, weights)
+    relevance = _relevance(catalog, request)
+    relevance[request.excluded] = -np.inf
+    pool = _pool(catalog, request, relevance, limit)
+    if pool.size == 0:
+        return []
+    picks, values = _select(catalog, request, relevance, pool, limit, rng)
+    order, scores = _order_and_score(catalog, request, picks, values)
+    return [
+        ScoredTrack(
+            index=int(index),
+            score=score,
+            reasons=_reasons(catalog, request, int(index), position, len(order)),
+        )
+        for position, (index, score) in enumerate(zip(order, scores, strict=True))
+    ]
+
+
+# --- stage 0: what the request says -------------------------------------------------------
+
+
+def _prepare(
+    catalog: CatalogIndex, listener: ListenerContext, weights: Mapping[str, float]
+) -> _Request:
+    effective = {
+        name: _clip_weight(weights.get(name), DEFAULT_WEIGHTS[name]) for name in WEIGHT_NAMES
+    }
+    if listener.cold_start:
+        effective["popularity"] = max(effective["popularity"], COLD_START_POPULARITY_FLOOR)
+
+    columns = catalog.genre_column
+    requested_genres = _genre_ids(columns, listener.request_genres)
+    latest_genres = _genre_ids(columns, listener.latest_genres)
+    genre_pref: F32 | None = None
+    if listener.session_genres or requested_genres or latest_genres:
+        pref = np.zeros(len(catalog.genre_names), dtype=np.float32)
+        session: dict[int, float] = {}
+        for name, weight in listener.session_genres.items():
+            column = columns.get(_canonical(name))
+            if column is not None and weight > 0:
+                session[column] = max(session.get(column, 0.0), float(weight))
+        if session:
+            # Any scale is allowed: the strongest session genre counts as a full match.
+            top = max(session.values())
+            for column, weight in session.items():
+                pref[column] = weight / top
+        # Genres named just now, or in the request, are a full match.
+        pref[latest_genres + requested_genres] = 1.0
+        genre_pref = pref if pref.any() else None
+
+    artist_pref: dict[int, float] = {}
+    session_artists = {
+        a: float(w)
+        for name, w in listener.session_artists.items()
+        if (a := catalog.artist_key.get(name.strip().lower())) is not None and w > 0
+    }
+    if session_artists:
+        top = max(session_artists.values())
+        artist_pref = {a: w / top for a, w in session_artists.items()}
+    requested_artists = {
+        a
+        for name in listener.request_artists
+        if (a := catalog.artist_key.get(name.strip().lower())) is not None
+    }
+    for a in requested_artists:
+        artist_pref[a] = 1.0
+
+    target_valence = _unit(listener.mood_valence)
+    target_energy: float | None
+    if listener.target_energy is not None and math.isfinite(listener.target_energy):
+        target_energy = min(max(float(listener.target_energy), 0.0), 1.0)
+    else:
+        target_energy = _unit(listener.mood_arousal)
+    comfort: _ComfortPath | None = None
+    if listener.comfort and target_valence is not None:
+        end = min(max(target_valence + COMFORT_RISE, 0.0), COMFORT_CEILING)
+        end = max(end, min(target_valence + COMFORT_START_STEP, 1.0))
+        start = min(target_valence + COMFORT_START_STEP, end)
+        comfort = _ComfortPath(start=start, end=end)
+        # The path needs valence in the score whatever the arm weighs it.
+        total = effective["mood_match"] + effective["valence_match"]
+        if total < COMFORT_MIN_VALENCE_WEIGHT:
+            effective["valence_match"] += COMFORT_MIN_VALENCE_WEIGHT - total
+
+    liked = _track_ids(catalog, listener.liked_track_ids)
+    recent = _track_ids(catalog, listener.recent_track_ids)
+    return _Request(
+        weights=effective,
+        genre_pref=genre_pref,
+        requested_genres=requested_genres,
+        latest_genres=latest_genres,
+        artist_pref=artist_pref,
+        requested_artists=requested_artists,
+        target_valence=target_valence,
+        target_energy=target_energy,
+        energy_from_activity=listener.target_energy is not None,
+        comfort=comfort,
+        liked=liked,
+        recent=recent,
+        excluded=_track_ids(catalog, listener.exclude_track_ids),
+        cold_start=listener.cold_start,
+        liked_set=frozenset(liked.tolist()),
+        recent_set=frozenset(recent.tolist()),
+    )
+
+
+def _clip_weight(value: float | None, default: float) -> float:
+    if value is None or not math.isfinite(value):
+        return default
+    return min(max(float(value), 0.0), 1.0)
+
+
+def _unit(value: float | None) -> float | None:
+    """A mood axis in [-1, 1] on the tracks' [0, 1] scale."""
+    if value is None or not math.isfinite(value):
+        return None
+    return (min(max(float(value), -1.0), 1.0) + 1.0) / 2.0
+
+
+def _canonical(name: str) -> str:
+    return canonical_genre(name) if name.strip() else ""
+
+
+def _genre_ids(columns: Mapping[str, int], names: Sequence[str]) -> list[int]:
+    ids = [columns[g] for name in names if (g := _canonical(name)) in columns]
+    return list(dict.fromkeys(ids))
+
+
+def _track_ids(catalog: CatalogIndex, ids: Sequence[str]) -> Indices:
+    found = {i for track_id in ids if (i := catalog.by_id.get(track_id)) is not None}
+    return np.fromiter(sorted(found), dtype=np.intp, count=len(found))
+
+
+# --- stage 1: relevance over the whole catalog --------------------------------------------
+#
+# The cost is the number of passes over n float32s (15-20 us each at 100k tracks here), so
+# weights are divided by their total up front, features that depend on few distinct values
+# (genre sets, mood cells) are looked up from small per-request tables, and a feature with
+# weight 0 is not computed at all.
+
+
+def _relevance(catalog: CatalogIndex, request: _Request) -> F32:
+    """Weighted mean of the active feature scores, one float32 per track."""
+    w = request.weights
+    lookups = request.active
+
+    # Which features does this request say anything about? Decided first, so that each
+    # weight can be divided by the total once instead of dividing the sum afterwards.
+    valence_known = request.comfort is not None or request.target_valence is not None
+    energy_known = request.target_energy is not None
+    mood_names = [
+        name
+        for name, known in (
+            ("mood_match", valence_known or energy_known),
+            ("energy_match", energy_known),
+            ("valence_match", valence_known),
+        )
+        if known and w[name] > 0
+    ]
+    genre_on = request.genre_pref is not None and w["genre_match"] > 0
+    taste = _taste(catalog, request.liked) if request.liked.size and w["taste_match"] > 0 else None
+
+    artist_tracks: Indices | None = None
+    if request.artist_pref:
+        # Needed even at weight 0: the artist cap exempts artists the listener named.
+        artist = np.zeros(len(catalog.tracks), dtype=np.float32)
+        named = []
+        for artist_id, pref in request.artist_pref.items():
+            tracks = catalog.artist_tracks(artist_id)
+            artist[tracks] = np.maximum(artist[tracks], np.float32(pref))
+            named.append(tracks)
+        request.artist_score = artist
+        if w["artist_match"] > 0:
+            artist_tracks = np.unique(np.concatenate(named))
+            lookups["artist_match"] = (w["artist_match"], _at(artist))
+
+    active = [*mood_names, "novelty"]
+    active += ["genre_match"] if genre_on else []
+    active += ["taste_match"] if taste is not None else []
+    active += ["artist_match"] if artist_tracks is not None else []
+    active += ["popularity"] if w["popularity"] > 0 else []
+    total = sum(w[name] for name in active)
+    if total <= 0:
+        # Every weight is zero: rank by popularity rather than by noise alone.
+        acc = catalog.popularity * np.float32(1e-3)
+    else:
+        share = {name: w[name] / total for name in active}
+        # Mood, energy, valence and novelty's constant 1 (it is 0 only for the recent
+        # tracks, subtracted below) form one table over the mood grid: one lookup.
+        if mood_names:
+            mood = _MoodGrid.of(catalog, request)
+            table = mood.table(share, mood_names)
+            for name in mood_names:
+                lookups[name] = (w[name], functools.partial(mood.score, catalog, name))
+            # mode="clip": the indices are valid by construction, and clipping skips the
+            # bounds check of the default mode, about a quarter faster here.
+            acc = np.take(table, catalog.mood_cell, mode="clip")
+        else:
+            acc = np.full(len(catalog.tracks), share["novelty"], dtype=np.float32)
+        # Genre match and the genre half of taste are per genre set: one table, one lookup.
+        set_table: F32 | None = None
+        if genre_on and request.genre_pref is not None:
+            # A track's genre score is its best preferred genre.
+            per_set = (catalog.genre_sets * request.genre_pref).max(axis=1)
+            set_table = per_set * np.float32(share["genre_match"])
+            lookups["genre_match"] = (w["genre_match"], _at_cell(per_set, catalog.genre_set_of))
+        if taste is not None:
+            taste_share = share["taste_match"]
+            genre_half = taste.per_set * np.float32(TASTE_GENRE_SHARE * taste_share)
+            set_table = genre_half if set_table is None else set_table + genre_half
+            sound = taste.features * np.float32((1.0 - TASTE_GENRE_SHARE) * taste_share)
+            acc += np.einsum("ij,j->i", catalog.features_unit, sound)
+            lookups["taste_match"] = (w["taste_match"], functools.partial(taste.at, catalog))
+        if set_table is not None:
+            acc += np.take(set_table, catalog.genre_set_of, mode="clip")
+        if "popularity" in share:
+            acc += np.float32(share["popularity"]) * catalog.popularity
+            lookups["popularity"] = (w["popularity"], _at(catalog.popularity))
+        if artist_tracks is not None and request.artist_score is not None:
+            boost = np.float32(share["artist_match"]) * request.artist_score[artist_tracks]
+            acc[artist_tracks] += boost
+        if share["novelty"] > 0 and request.recent.size:
+            acc[request.recent] -= np.float32(share["novelty"])
+        lookups["novelty"] = (w["novelty"], lambda index: float(index not in request.recent_set))
+
+    if request.requested_artists:
+        requested = np.concatenate(
+            [catalog.artist_tracks(a) for a in sorted(request.requested_artists)]
+        )
+        acc[np.unique(requested)] += np.float32(REQUEST_ARTIST_BOOST)
+    if request.cold_start:
+        acc -= np.float32(COLD_START_TAIL_PENALTY) * (
+            catalog.popularity <= np.float32(catalog.popularity_median)
+        )
+    return acc
+
+
+def _at(values: F32) -> Callable[[int], float]:
+    return lambda index: float(values[index])
+
+
+def _at_cell(table: F32, cell_of: Indices) -> Callable[[int], float]:
+    return lambda index: float(table[cell_of[index]])
+
+
+@dataclass(frozen=True)
+class _MoodGrid:
+    """Per-axis gaps to the target mood over the bins of the mood grid (MOOD_GRID values
+    each; 0 on an unknown axis), from which the per-cell table is built by broadcasting."""
+
+    valence_gap: F32
+    energy_gap: F32
+
+    @staticmethod
+    def of(catalog: CatalogIndex, request: _Request) -> _MoodGrid:
+        centres = catalog.mood_bin_centres
+        valence_gap = np.zeros(MOOD_GRID, dtype=np.float32)
+        if request.comfort is not None:
+            # With comfort every valence on the path is right (the selection then places the
+            # tracks along it): the gap is the distance to the path's band.
+            low, high = np.float32(request.comfort.start), np.float32(request.comfort.end)
+            valence_gap = np.maximum(np.maximum(low - centres, centres - high), np.float32(0))
+        elif request.target_valence is not None:
+            valence_gap = np.abs(centres - np.float32(request.target_valence))
+        energy_gap = np.zeros(MOOD_GRID, dtype=np.float32)
+        if request.target_energy is not None:
+            energy_gap = np.abs(centres - np.float32(request.target_energy))
+        return _MoodGrid(valence_gap, energy_gap)
+
+    def table(self, share: Mapping[str, float], names: Sequence[str]) -> F32:
+        """share-weighted sum of the features ``names`` plus the novelty constant, per cell
+        (flattened like CatalogIndex.mood_cell)."""
+        table = np.zeros((MOOD_GRID, MOOD_GRID), dtype=np.float32)
+        rows = np.full(MOOD_GRID, share["novelty"], dtype=np.float32)  # per valence bin
+        columns = np.zeros(MOOD_GRID, dtype=np.float32)  # per energy bin
+        if "mood_match" in names:
+            # share * (1 - min(distance / radius, 1)) = share - min(share * distance / radius,
+            # share); the constant goes to the rows.
+            weight = np.float32(share["mood_match"])
+            v2, e2 = self.valence_gap * self.valence_gap, self.energy_gap * self.energy_gap
+            np.add(v2[:, None], e2[None, :], out=table)
+            np.sqrt(table, out=table)
+            table *= -weight / np.float32(MOOD_RADIUS)
+            np.maximum(table, -weight, out=table)
+            rows += weight
+        if "valence_match" in names:
+            rows += np.float32(share["valence_match"]) * (1 - self.valence_gap)
+        if "energy_match" in names:
+            columns += np.float32(share["energy_match"]) * (1 - self.energy_gap)
+        table += rows[:, None]
+        table += columns[None, :]
+        return table.reshape(-1)
+
+    def score(self, catalog: CatalogIndex, name: str, index: int) -> float:
+        """The unweighted score of mood feature ``name`` at track ``index``, for reasons."""
+        v_bin, e_bin = divmod(int(catalog.mood_cell[index]), MOOD_GRID)
+        v_gap, e_gap = float(self.valence_gap[v_bin]), float(self.energy_gap[e_bin])
+        if name == "valence_match":
+            return 1.0 - v_gap
+        if name == "energy_match":
+            return 1.0 - e_gap
+        return 1.0 - min(math.hypot(v_gap, e_gap) / MOOD_RADIUS, 1.0)
+
+
+@dataclass(frozen=True)
+class _Taste:
+    """Similarity to the liked tracks: the mean of two cosines against the mean liked track,
+    one over genres (a per-genre-set value, so it shares the genre lookup) and one over the
+    audio features (valence, energy, danceability, acousticness)."""
+
+    per_set: F32  # genre cosine of each genre set, in [0, 1]
+    features: F32  # the mean liked features, unit length
+
+    def at(self, catalog: CatalogIndex, index: int) -> float:
+        genre = float(self.per_set[catalog.genre_set_of[index]])
+        sound = float(catalog.features_unit[index] @ self.features)
+        return TASTE_GENRE_SHARE * genre + (1.0 - TASTE_GENRE_SHARE) * sound
+
+
+def _taste(catalog: CatalogIndex, liked: Indices) -> _Taste | None:
+    mean_genre = catalog.genre_sets[catalog.genre_set_of[liked]].mean(axis=0)
+    mean_features = catalog.features[liked].mean(axis=0)
+    genre_norm = float(np.sqrt((mean_genre * mean_genre).sum()))
+    features_norm = float(np.sqrt((mean_features * mean_features).sum()))
+    if features_norm <= 0:
+        return None
+    # Non-negative vectors, so both cosines are already in [0, 1]. (Products of a matrix
+    # and a vector are written as elementwise sums or einsum, never BLAS: OpenBLAS threads
+    # on these sizes and, on two cores shared with the web server, that made p95 ten
+    # times p50.)
+    per_set = (catalog.genre_sets_unit * (mean_genre / max(genre_norm, 1e-12))).sum(axis=1)
+    return _Taste(per_set.astype(np.float32), (mean_features / features_norm).astype(np.float32))
+
+
+# --- stage 2: the candidate pool ----------------------------------------------------------
+
+
+def _top(relevance: F32, k: int, among: Indices | I32 | None = None) -> Indices:
+    """Indices of the (up to) k most relevant eligible tracks, optionally among a subset."""
+    values = relevance if among is None else relevance[among]
+    if values.size > k:
+        chosen = _top_k(values, k)
+    else:
+        chosen = np.arange(values.size)
+    chosen = chosen[np.isfinite(values[chosen])]
+    return chosen if among is None else np.asarray(among[chosen], dtype=np.intp)
+
+
+def _top_k(values: F32, k: int) -> Indices:
+    """Positions of the k largest values, in no particular order.
+
+    A full argpartition of 100k values is the largest single cost of a request, so a
+    threshold is first read off a strided sample and only the values above it are
+    partitioned. Exact whatever the sample: if at least k values reach the threshold, the
+    k largest are among them; otherwise (an unlucky or ordered sample) fall back.
+    """
+    n = values.size
+    stride = n // (TOP_K_SAMPLE_FACTOR * k)
+    if stride >= 4:
+        sample = values[::stride]
+        rank = min(sample.size - 1, 2 * k // stride + 8)  # ~2x margin over the expected
+        threshold = np.partition(sample, sample.size - 1 - rank)[sample.size - 1 - rank]
+        candidates = np.flatnonzero(values >= threshold)
+        if k <= candidates.size <= n // 4:
+            inner = np.argpartition(values[candidates], candidates.size - k)
+            return candidates[inner[candidates.size - k :]]
+    return np.argpartition(values, n - k)[n - k :]
+
+
+def _pool(catalog: CatalogIndex, request: _Request, relevance: F32, limit: int) -> Indices:
+    k = max(POOL_MIN, POOL_PER_SLOT * limit)
+    # A few tracks per artist at most (artists the listener named aside): the artist cap
+    # in the selection can only work if the pool holds others, and one prolific or very
+    # popular artist can own the whole top of the catalog.
+    per_artist = max(2, math.ceil(limit / 10)) + 1
+    spread = functools.partial(_spread, catalog, request, relevance, per_artist=per_artist)
+    parts: list[Indices] = []
+    if request.comfort is None:
+        parts.append(spread(_top(relevance, POOL_DEPTH * k), k))
+    else:
+        # Each stretch of the valence path gets its own candidates, or a preference that
+        # leans to one end (sad genres, say) would leave the other end of the path empty.
+        # They are drawn from a deeper top list, not the whole catalog: one partition of
+        # the catalog instead of one per stretch.
+        deep = spread(_top(relevance, COMFORT_DEPTH * k), COMFORT_DEPTH * k)
+        parts.append(deep[:k])
+        valence = catalog.valence[deep]
+        edges = np.linspace(request.comfort.start, request.comfort.end, COMFORT_STRATA + 1)
+        margin = 0.5 * (edges[1] - edges[0])
+        per = max(k // COMFORT_STRATA, limit)
+        for low, high in itertools.pairwise(edges):
+            inside = deep[(valence >= low - margin) & (valence <= high + margin)]
+            parts.append(inside[:per])  # deep is sorted, best first
+    for group in (request.requested_genres, request.latest_genres):
+        if group:
+            # Quota candidates are ranked by the same relevance, so that even at
+            # genre_match 0 the quota is filled with the best tracks of those genres.
+            members = np.concatenate([catalog.genre_tracks(g) for g in group])
+            parts.append(spread(_top(relevance, POOL_DEPTH * k, members), k))
+    return np.unique(np.concatenate(parts))
+
+
+def _spread(
+    catalog: CatalogIndex,
+    request: _Request,
+    relevance: F32,
+    candidates: Indices,
+    k: int,
+    *,
+    per_artist: int,
+) -> Indices:
+    """The best ``k`` of ``candidates``, best first, taking at most ``per_artist`` per
+    primary artist (any number for artists the listener named) before any more of one
+    artist: those fill up only when there are not k others (a catalog of few artists)."""
+    candidates = candidates[np.argsort(-relevance[candidates], kind="stable")]
+    artists = catalog.primary_artist[candidates]
+    # Rank of each candidate among its artist's: sort by artist (stable keeps relevance
+    # order within one), then count from each artist's first position.
+    by_artist = np.argsort(artists, kind="stable")
+    sorted_artists = artists[by_artist]
+    position = np.arange(candidates.size)
+    first = np.ones(candidates.size, dtype=bool)
+    first[1:] = sorted_artists[1:] != sorted_artists[:-1]
+    group_start = np.maximum.accumulate(np.where(first, position, 0))
+    rank = np.empty(candidates.size, dtype=np.intp)
+    rank[by_artist] = position - group_start
+    keep = (rank < per_artist) | (artists < 0)  # a track without artists is nobody's repeat
+    if request.artist_score is not None:
+        keep |= request.artist_score[candidates] > 0
+    if int(keep.sum()) < k:
+        return candidates[np.argsort(~keep, kind="stable")][:k]
+    return candidates[keep][:k]
+
+
+# --- stage 3: greedy selection ------------------------------------------------------------
+
+
+@dataclass
+class _Quota:
+    members: npt.NDArray[np.bool_]  # per pool candidate: carries one of the genres
+    wanted: int
+    have: int = 0
+
+
+def _select(
+    catalog: CatalogIndex,
+    request: _Request,
+    relevance: F32,
+    pool: Indices,
+    limit: int,
+    rng: np.random.Generator,
+) -> tuple[list[int], list[float]]:
+    """Pick up to ``limit`` tracks from ``pool``; returns catalog indices and, per pick, the
+    value it was chosen with (relevance minus redundancy, minus the comfort path gap)."""
+    m = pool.size
+    limit = min(limit, m)
+    rel = relevance[pool].astype(np.float64)
+    rel += rng.random(m) * NOISE_AMPLITUDE
+
+    set_ids, set_local = np.unique(catalog.genre_set_of[pool], return_inverse=True)
+    set_local = set_local.reshape(-1)
+    carries = catalog.genre_sets[set_ids][set_local] > 0  # m x n_genres
+    valence = catalog.valence[pool].astype(np.float64)
+    primary = catalog.primary_artist[pool]
+    # A track without artists is nobody's duplicate: give each its own code.
+    primary = np.where(primary >= 0, primary, -2 - np.arange(m))
+    _, artist_code = np.unique(primary, return_inverse=True)
+    artist_code = artist_code.reshape(-1)
+    # No artist fills the list (counting featured appearances too), unless the listener
+    # named them; tracks crediting a named artist are never blocked.
+    artist_cap = max(2, math.ceil(limit / 10))
+    credits, credited = _credits(catalog, pool)
+    # Counting in plain Python: numpy only runs when an artist reaches the cap.
+    never_capped = {
+        column for column, artist in enumerate(credited.tolist()) if artist in request.artist_pref
+    }
+    artist_counts = [0] * credited.size
+    asked = (
+        request.artist_score[pool] > 0
+        if request.artist_score is not None
+        else np.zeros(m, dtype=bool)
+    )
+    blocked = np.zeros(m, dtype=bool)  # by the artist cap
+    genre_blocked = np.zeros(m, dtype=bool)  # by the cold-start genre cap
+    quotas: list[_Quota] = []
+    if request.requested_genres:
+        members = np.asarray(carries[:, request.requested_genres].any(axis=1), dtype=bool)
+        quotas.append(_Quota(members, math.ceil(REQUEST_GENRE_SHARE * limit)))
+    if request.latest_genres:
+        members = np.asarray(carries[:, request.latest_genres].any(axis=1), dtype=bool)
+        quotas.append(_Quota(members, math.ceil(LATEST_GENRE_SHARE * limit)))
+    genre_cap = math.ceil(COLD_START_GENRE_SHARE * limit) if request.cold_start else None
+    genre_counts = np.zeros(carries.shape[1], dtype=np.int64)
+
+    penalty = MMR_MAX_PENALTY * request.weights["diversity"]
+    similarity = (
+        _similarity(catalog, pool, artist_code, set_ids, set_local)
+        if penalty > 0 and limit > 1
+        else None
+    )
+    value = rel  # rel - penalty * (max similarity to the picks so far)
+    max_sim = np.zeros(m)
+    available = np.ones(m, dtype=bool)
+    picks: list[int] = []
+    values: list[float] = []
+    for step in range(limit):
+        remaining = limit - step
+        allowed = available
+        # Quotas first: once the slots left are only just enough, only members qualify.
+        # The request's quota comes first, so when both cannot hold it is the one kept.
+        for q in quotas:
+            if q.wanted - q.have >= remaining:
+                narrowed = allowed & q.members
+                if narrowed.any():
+                    allowed = narrowed
+        # Caps come second and give way when nothing else is left: the genre cap first.
+        for cap in (blocked | genre_blocked, blocked) if genre_cap is not None else (blocked,):
+            capped = allowed & ~cap
+            if capped.any():
+                allowed = capped
+                break
+
+        if request.comfort is not None:
+            target = request.comfort.target(step, limit)
+            step_value = value - COMFORT_PATH_STRENGTH * np.abs(valence - target)
+        else:
+            step_value = value
+        j = int(np.argmax(np.where(allowed, step_value, -np.inf)))
+        picks.append(int(pool[j]))
+        values.append(float(step_value[j]))
+
+        available[j] = False
+        for column in np.flatnonzero(credits[j]).tolist():
+            artist_counts[column] += 1
+            if artist_counts[column] >= artist_cap and column not in never_capped:
+                blocked |= credits[:, column] & ~asked
+        if genre_cap is not None:
+            genre_counts += carries[j]
+            full = genre_counts >= genre_cap
+            if full[carries[j]].any():
+                genre_blocked = np.asarray(carries[:, full].any(axis=1), dtype=bool)
+        for q in quotas:
+            q.have += int(q.members[j])
+        if similarity is not None:
+            np.maximum(max_sim, similarity[j], out=max_sim)
+            value = rel - penalty * max_sim
+    return picks, values
+
+
+def _credits(catalog: CatalogIndex, pool: Indices) -> tuple[npt.NDArray[np.bool_], I32]:
+    """Which artists each pool candidate credits: an m x (artists in the pool) matrix, and
+    the catalog id of each column."""
+    starts = catalog.track_artist_ptr[pool]
+    counts = catalog.track_artist_ptr[pool + 1] - starts
+    rows = np.repeat(np.arange(pool.size), counts)
+    # Concatenated ranges starts[i] .. starts[i] + counts[i], without a Python loop.
+    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    ids = catalog.track_artist_ids[np.repeat(starts, counts) + offsets]
+    credited, column = np.unique(ids, return_inverse=True)
+    credits = np.zeros((pool.size, credited.size), dtype=bool)
+    credits[rows, column.reshape(-1)] = True
+    return credits, credited
+
+
+def _similarity(
+    catalog: CatalogIndex,
+    pool: Indices,
+    artist_code: Indices,
+    set_ids: Indices,
+    set_local: Indices,
+) -> npt.NDArray[np.float64]:
+    """Pairwise similarity of the pool's candidates in [0, 1]: same primary artist, genre
+    cosine and closeness in (valence, energy). Computed once as a matrix (the pool is a
+    few hundred tracks at most) so that each selection step is a single row lookup."""
+    # Genre cosine by genre set: the pool holds few distinct sets, so a small table.
+    sets = catalog.genre_sets[set_ids].astype(np.float64)
+    sets /= np.maximum(np.sqrt((sets * sets).sum(axis=1)), 1e-12)[:, None]
+    set_cosine = np.einsum("ik,jk->ij", sets, sets)  # einsum: no BLAS, see _taste
+    similarity = SIM_GENRE * set_cosine[np.ix_(set_local, set_local)]
+    similarity += SIM_ARTIST * (artist_code[:, None] == artist_code[None, :])
+    valence = catalog.valence[pool].astype(np.float64)
+    energy = catalog.energy[pool].astype(np.float64)
+    dv = valence[:, None] - valence[None, :]
+    de = energy[:, None] - energy[None, :]
+    gap = np.sqrt(dv * dv + de * de)  # np.hypot is several times slower
+    similarity += SIM_MOOD * (1.0 - gap * (1.0 / math.sqrt(2.0)))
+    return similarity
+
+
+# --- stage 4: order and final scores ------------------------------------------------------
+
+
+def _order_and_score(
+    catalog: CatalogIndex, request: _Request, picks: list[int], values: list[float]
+) -> tuple[list[int], list[float]]:
+    if request.comfort is not None:
+        # The iso path: from near the current mood upward, so the lowest valence plays first.
+        order = sorted(range(len(picks)), key=lambda i: (catalog.valence[picks[i]], i))
+    else:
+        # Forced quota picks and relaxed caps can pick below an earlier value; sorting keeps
+        # the list's order and its scores consistent.
+        order = sorted(range(len(picks)), key=lambda i: (-values[i], i))
+    # Scores in millionths, strictly decreasing along the final order: on the comfort path
+    # a later (brighter) track may have fitted its own step better than an earlier one
+    # fitted its, but the list is ranked by the path, so its score is capped below.
+    scores: list[float] = []
+    previous: int | None = None
+    for i in order:
+        micro = round(values[i] * 1_000_000)
+        if previous is not None:
+            micro = min(micro, previous - 1)
+        previous = micro
+        scores.append(micro / 1_000_000)
+    return [picks[i] for i in order], scores
+
+
+# --- stage 5: reasons ---------------------------------------------------------------------
+
+
+def _reasons(
+    catalog: CatalogIndex, request: _Request, index: int, position: int, size: int
+) -> list[str]:
+    """Up to MAX_REASONS phrases for one returned track, strongest first: each candidate
+    phrase carries a strength (mostly its feature's weight times the track's score there),
+    so what the list says follows what moved the track up. Never a bare number."""
+    track = catalog.tracks[index]
+    candidates: list[tuple[float, str]] = []  # (strength, text)
+
+    def active(name: str) -> tuple[float, float] | None:
+        """(weight, this track's score) of an active feature."""
+        entry = request.active.get(name)
+        return None if entry is None else (entry[0], entry[1](index))
+
+    # Artists the listener named.
+    for artist in dict.fromkeys(track.artists):
+        artist_id = catalog.artist_key.get(artist.lower())
+        if artist_id is None or artist_id not in request.artist_pref:
+            continue
+        if artist_id in request.requested_artists:
+            candidates.append((10.0, f"by {artist}, as you asked"))
+        else:
+            weight = request.weights["artist_match"]
+            strength = weight * request.artist_pref[artist_id]
+            candidates.append((1.0 + strength, f"by {artist}, whom you mentioned"))
+        break
+
+    # Genres: requested and just-named ones are always worth saying (they are why quota
+    # picks are here, even when genre_match weighs nothing).
+    best_genre: tuple[float, int] | None = None
+    if request.genre_pref is not None:
+        for genre in track.genres:
+            column = catalog.genre_column.get(genre)
+            pref = 0.0 if column is None else float(request.genre_pref[column])
+            if column is not None and pref > 0 and (best_genre is None or pref > best_genre[0]):
+                best_genre = (pref, column)
+    if best_genre is not None:
+        pref, column = best_genre
+        genre = catalog.genre_names[column]
+        strength = request.weights["genre_match"] * pref
+        if column in request.requested_genres:
+            candidates.append((5.0 + strength, f"the {genre} you asked for"))
+        elif column in request.latest_genres:
+            candidates.append((4.0 + strength, f"matches your love of {genre}"))
+        elif pref >= 0.3:
+            candidates.append((strength, f"matches your love of {genre}"))
+
+    if request.comfort is not None:
+        candidates.append((8.0, _comfort_reason(track.valence, track.energy, position, size)))
+    else:
+        mood = _mood_reason(request, active)
+        if mood is not None:
+            candidates.append(mood)
+
+    taste = active("taste_match")
+    if taste is not None and taste[1] >= 0.8:
+        candidates.append((taste[0] * taste[1], "similar to tracks you liked"))
+
+    if track.popularity >= catalog.popularity_p75:
+        candidates.append((request.weights["popularity"] * track.popularity, "popular right now"))
+    if request.cold_start and track.genres:
+        candidates.append((0.05, f"a taste of {track.genres[0]}, to get to know you"))
+
+    if index in request.liked_set:
+        candidates.append((0.1, "one you liked before"))
+    elif index not in request.recent_set and (request.recent_set or request.liked_set):
+        candidates.append((request.weights["novelty"] * 0.5, "something new for you"))
+
+    candidates.sort(key=lambda c: -c[0])
+    reasons = list(dict.fromkeys(text for _, text in candidates))[:MAX_REASONS]
+    return reasons or [describe_track(track)]
+
+
+def _comfort_reason(valence: float, energy: float, position: int, size: int) -> str:
+    progress = position / max(size - 1, 1)
+    if progress < 0.34:
+        if energy <= 0.4:
+            return "calm, to ease a hard day"
+        return "gentle, to meet you where you are"
+    if progress < 0.67 or valence < 0.55:
+        return "a little brighter, to lift the mood step by step"
+    return "upbeat, to lift the mood a little"
+
+
+def _mood_reason(request: _Request, active: _FeatureLookup) -> tuple[float, str] | None:
+    strengths = [
+        (entry[0] * entry[1], entry[1], name)
+        for name in ("mood_match", "energy_match", "valence_match")
+        if (entry := active(name)) is not None
+    ]
+    if not strengths:
+        return None
+    strength, fit, _ = max(strengths)
+    if fit < 0.6:
+        return None
+    target_e = request.target_energy
+    target_v = request.target_valence
+    if request.energy_from_activity and target_e is not None:
+        if target_e >= 0.65:
+            text = "high energy for your activity"
+        elif target_e <= 0.35:
+            text = "low-key, to keep you focused"
+        else:
+            text = "steady energy for what you are doing"
+    elif target_v is not None and target_e is not None:
+        if target_v >= 0.6:
+            text = (
+                "upbeat, to match your mood"
+                if target_e >= 0.5
+                else "warm and relaxed, to match your mood"
+            )
+        elif target_v <= 0.4:
+            text = (
+                "intense, to match how you feel"
+                if target_e >= 0.5
+                else "quiet and reflective, in tune with how you feel"
+            )
+        else:
+            text = "in tune with your mood"
+    elif target_v is not None:
+        text = "bright, to match your mood" if target_v >= 0.6 else "in tune with how you feel"
+    elif target_e is not None:
+        text = (
+            "full of energy, to match yours"
+            if target_e >= 0.6
+            else "easy-going, to match your pace"
+        )
+    else:
+        return None
+    return strength, text

@@ -1,0 +1,277 @@
+"""Explicit SQL for the per-listener learning state (weights, posteriors, rewards,
+impressions). Learning writes it; conversation (status) and recommendation read it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from .domain.bandit import Posterior
+from .domain.weights import default_weights
+
+
+@dataclass(frozen=True, slots=True)
+class WeightsState:
+    weights: dict[str, float]
+    adjustment_count: int
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArmState:
+    alpha: float
+    beta: float
+    pulls: int
+
+
+@dataclass(frozen=True, slots=True)
+class RewardSummary:
+    count: int
+    total: float
+
+    @property
+    def mean(self) -> float | None:
+        return None if self.count == 0 else self.total / self.count
+
+
+def _merge_defaults(stored: dict[str, float] | None) -> dict[str, float]:
+    # A weight added to the model later gets its default for users stored before.
+    weights = default_weights()
+    if stored:
+        weights.update({k: float(v) for k, v in stored.items() if k in weights})
+    return weights
+
+
+# reads ------------------------------------------------------------------------------------
+
+
+async def weights_of(conn: asyncpg.Connection, user_id: str) -> WeightsState:
+    row = await conn.fetchrow(
+        "SELECT weights, adjustment_count, updated_at FROM user_weights WHERE user_id = $1",
+        user_id,
+    )
+    if row is None:
+        return WeightsState(default_weights(), 0, None)
+    return WeightsState(_merge_defaults(row["weights"]), row["adjustment_count"], row["updated_at"])
+
+
+async def arms_of(conn: asyncpg.Connection, user_id: str) -> dict[str, ArmState]:
+    rows = await conn.fetch(
+        "SELECT arm, alpha, beta, pulls FROM bandit_arms WHERE user_id = $1", user_id
+    )
+    return {r["arm"]: ArmState(r["alpha"], r["beta"], r["pulls"]) for r in rows}
+
+
+async def aggregate_posteriors(conn: asyncpg.Connection) -> dict[str, Posterior]:
+    rows = await conn.fetch("SELECT arm, alpha, beta FROM bandit_aggregate")
+    return {r["arm"]: Posterior(r["alpha"], r["beta"]) for r in rows}
+
+
+async def reward_summary(conn: asyncpg.Connection, user_id: str) -> RewardSummary:
+    row = await conn.fetchrow(
+        "SELECT count(*) AS n, coalesce(sum(reward), 0) AS total FROM feedback_events"
+        " WHERE user_id = $1",
+        user_id,
+    )
+    assert row is not None
+    return RewardSummary(int(row["n"]), float(row["total"]))
+
+
+async def liked_track_ids(conn: asyncpg.Connection, user_id: str, limit: int = 50) -> list[str]:
+    """The tracks this listener liked or saved most recently, by either feedback path."""
+    rows = await conn.fetch(
+        """
+        SELECT track_id FROM (
+            SELECT track_id, created_at AS at FROM feedback_events
+            WHERE user_id = $1 AND event IN ('like', 'save')
+            UNION ALL
+            SELECT track_id, changed_at AS at FROM weight_changes
+            WHERE user_id = $1 AND feedback IN ('like', 'save') AND track_id IS NOT NULL
+        ) liked
+        GROUP BY track_id ORDER BY max(at) DESC LIMIT $2
+        """,
+        user_id,
+        limit,
+    )
+    return [r["track_id"] for r in rows]
+
+
+async def recommendation_of(
+    conn: asyncpg.Connection, recommendation_id: str
+) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT recommendation_id, user_id, arm, propensity, track_ids FROM recommendations"
+        " WHERE recommendation_id = $1",
+        recommendation_id,
+    )
+    return None if row is None else dict(row)
+
+
+# writes (learning) --------------------------------------------------------------------------
+
+
+async def lock_weights(conn: asyncpg.Connection, user_id: str) -> WeightsState:
+    """The user's weights row, created with the defaults if missing, locked FOR UPDATE until
+    the transaction ends: concurrent adjustments on any replica queue here, none is lost."""
+    await conn.execute(
+        "INSERT INTO user_weights (user_id, weights) VALUES ($1, $2)"
+        " ON CONFLICT (user_id) DO NOTHING",
+        user_id,
+        default_weights(),
+    )
+    row = await conn.fetchrow(
+        "SELECT weights, adjustment_count, updated_at FROM user_weights"
+        " WHERE user_id = $1 FOR UPDATE",
+        user_id,
+    )
+    assert row is not None
+    return WeightsState(_merge_defaults(row["weights"]), row["adjustment_count"], row["updated_at"])
+
+
+async def save_weights(
+    conn: asyncpg.Connection,
+    user_id: str,
+    *,
+    action: str,
+    before: dict[str, float],
+    after: dict[str, float],
+    track_id: str | None = None,
+    feedback: str | None = None,
+) -> WeightsState:
+    row = await conn.fetchrow(
+        """
+        UPDATE user_weights
+        SET weights = $2, adjustment_count = adjustment_count + 1, updated_at = now()
+        WHERE user_id = $1
+        RETURNING weights, adjustment_count, updated_at
+        """,
+        user_id,
+        after,
+    )
+    assert row is not None
+    await conn.execute(
+        "INSERT INTO weight_changes (user_id, action, track_id, feedback, before, after)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        user_id,
+        action,
+        track_id,
+        feedback,
+        before,
+        after,
+    )
+    return WeightsState(_merge_defaults(row["weights"]), row["adjustment_count"], row["updated_at"])
+
+
+async def apply_reward(
+    conn: asyncpg.Connection,
+    user_id: str,
+    arm: str,
+    *,
+    prior: Posterior,
+    alpha_increment: float,
+    beta_increment: float,
+) -> Posterior:
+    """Add the reward to the user's posterior of `arm` in one statement (created from the
+    prior the first time) and to all users' aggregate; return the user's new posterior."""
+    row = await conn.fetchrow(
+        """
+        INSERT INTO bandit_arms AS b (user_id, arm, alpha, beta)
+        VALUES ($1, $2, $3::float8 + $5::float8, $4::float8 + $6::float8)
+        ON CONFLICT (user_id, arm) DO UPDATE
+        SET alpha = b.alpha + $5::float8, beta = b.beta + $6::float8, updated_at = now()
+        RETURNING alpha, beta
+        """,
+        user_id,
+        arm,
+        prior.alpha,
+        prior.beta,
+        alpha_increment,
+        beta_increment,
+    )
+    assert row is not None
+    await conn.execute(
+        """
+        INSERT INTO bandit_aggregate AS g (arm, alpha, beta, rewards)
+        VALUES ($1, 1 + $2::float8, 1 + $3::float8, 1)
+        ON CONFLICT (arm) DO UPDATE
+        SET alpha = g.alpha + $2::float8, beta = g.beta + $3::float8, rewards = g.rewards + 1,
+            updated_at = now()
+        """,
+        arm,
+        alpha_increment,
+        beta_increment,
+    )
+    return Posterior(row["alpha"], row["beta"])
+
+
+async def insert_feedback_event(
+    conn: asyncpg.Connection,
+    *,
+    user_id: str,
+    recommendation_id: str,
+    track_id: str,
+    event: str,
+    listen_ratio: float | None,
+    reward: float,
+    arm: str,
+) -> None:
+    await conn.execute(
+        "INSERT INTO feedback_events"
+        " (user_id, recommendation_id, track_id, event, listen_ratio, reward, arm)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        user_id,
+        recommendation_id,
+        track_id,
+        event,
+        listen_ratio,
+        reward,
+        arm,
+    )
+
+
+async def insert_impressions(
+    conn: asyncpg.Connection,
+    impressions: Sequence[dict[str, Any]],
+    priors: Mapping[str, Posterior],
+) -> int:
+    """Store a batch of served recommendations (idempotent: a redelivered one is skipped) and
+    count each as a pull of its arm for its user (an arm seen for the first time starts
+    from its prior)."""
+    if not impressions:
+        return 0
+    rows = await conn.fetch(
+        """
+        INSERT INTO recommendations (recommendation_id, user_id, arm, propensity,
+            arm_probabilities, track_ids, scores, comfort, cold_start, created_at)
+        SELECT i.recommendation_id, i.user_id, i.arm, i.propensity, i.arm_probabilities,
+               i.track_ids, i.scores, i.comfort, i.cold_start, i.created_at
+        FROM jsonb_to_recordset($1::jsonb) AS i(
+            recommendation_id text, user_id text, arm text, propensity double precision,
+            arm_probabilities jsonb, track_ids text[], scores real[], comfort boolean,
+            cold_start boolean, created_at timestamptz)
+        WHERE EXISTS (SELECT 1 FROM users u WHERE u.user_id = i.user_id)
+        ON CONFLICT (recommendation_id) DO NOTHING
+        RETURNING user_id, arm
+        """,
+        list(impressions),
+    )
+    pulls: dict[tuple[str, str], int] = {}
+    for r in rows:
+        pulls[(r["user_id"], r["arm"])] = pulls.get((r["user_id"], r["arm"]), 0) + 1
+    if pulls:
+        await conn.executemany(
+            """
+            INSERT INTO bandit_arms AS b (user_id, arm, alpha, beta, pulls)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (user_id, arm) DO UPDATE SET pulls = b.pulls + $5
+            """,
+            [
+                (user, arm, priors[arm].alpha, priors[arm].beta, n)
+                for (user, arm), n in pulls.items()
+            ],
+        )
+    return len(rows)
