@@ -27,6 +27,9 @@ GROUP = "learning"
 # An entry pending this long belongs to a consumer that is gone: take it over.
 CLAIM_IDLE_MS = 30_000
 HOUSEKEEPING_SECONDS = 3600
+# A data store that is down, or a stream that vanished (Redis restarted without it): wait
+# a moment and set the group up again.
+RECOVERABLE: tuple[type[Exception], ...] = (*DEPENDENCY_ERRORS, redis.exceptions.ResponseError)
 
 
 class ImpressionConsumer:
@@ -71,7 +74,7 @@ class ImpressionConsumer:
                     await self._housekeeping()
             except asyncio.CancelledError:
                 raise
-            except (*DEPENDENCY_ERRORS, redis.exceptions.ResponseError) as exc:
+            except RECOVERABLE as exc:
                 log.warning("impression_consumer_waiting", error=repr(exc))
                 group_ready = False
                 await asyncio.sleep(1.0)
@@ -79,12 +82,12 @@ class ImpressionConsumer:
     async def drain_once(self) -> int:
         """Claim abandoned entries, read new ones, store them; return how many were stored."""
         redis = self._stores.redis
-        claimed = await redis.xautoclaim(
+        claimed: Any = await redis.xautoclaim(
             IMPRESSION_STREAM, GROUP, self._name, CLAIM_IDLE_MS, "0-0", count=self._batch_size
         )
         entries: list[tuple[Any, dict[Any, Any]]] = list(claimed[1]) if claimed else []
         if not entries:
-            response = await redis.xreadgroup(
+            response: Any = await redis.xreadgroup(
                 GROUP,
                 self._name,
                 {IMPRESSION_STREAM: ">"},
