@@ -4,7 +4,7 @@ SHELL := /bin/bash
 # After `bootstrap`, everything runs from the locked environment in .venv.
 BIN := .venv/bin
 
-.PHONY: help bootstrap up down status logs clean test lint typecheck unit openapi
+.PHONY: help bootstrap up down status logs clean test lint typecheck unit openapi bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,3 +43,6 @@ unit: bootstrap ## unit tests only (no servers)
 
 test: bootstrap ## lint, type checks, unit, integration and end-to-end tests
 	@bash deploy/local/run-tests.sh
+
+bench: bootstrap ## service-time benchmark: in-process and one-connection p50/p95/p99, session memory
+	@$(BIN)/python loadtests/bench.py

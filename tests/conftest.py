@@ -5,9 +5,7 @@ started only when a test asks for it and torn down at the end."""
 from __future__ import annotations
 
 import asyncio
-import random
 import shutil
-import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -18,46 +16,15 @@ import pytest
 from redis.asyncio import Redis
 
 from v5_cluster.cluster import LocalCluster
-from v5_cluster.config import SERVICES, ClusterConfig
+from v5_cluster.config import ClusterConfig, ephemeral_config
 from v5_shared.migrate import apply_migrations
 
 TEMPLATE_DB = "v5_test_template"
 
 
-def _free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_block(size: int, used: set[int]) -> int:
-    for _ in range(500):
-        base = random.randrange(20000, 40000, 10)
-        block = set(range(base, base + size))
-        if not block & used and all(_free(p) for p in block):
-            used.update(block)
-            return base
-    raise RuntimeError("no free ports")
-
-
-def make_test_config(state_dir: Path, replicas: int = 2) -> ClusterConfig:
-    used: set[int] = set()
-    config = ClusterConfig(
-        state_dir=state_dir,
-        gateway_port=_free_block(1, used),
-        redis_port=_free_block(1, used),
-        postgres_port=_free_block(1, used),
-        replicas=dict.fromkeys(SERVICES, replicas),
-        # Auth limits high enough for the suite's registrations; the rate-limit tests
-        # send bursts well above them.
-        rate_limit_auth_rps=50,
-        rate_limit_auth_burst=100,
-        rate_limit_api_rps=50,
-        rate_limit_api_burst=100,
+def make_test_config(state_dir: Path) -> ClusterConfig:
+    config = ephemeral_config(
+        state_dir,
         service_env={
             "LOG_LEVEL": "info",
             # Cheap hashing keeps the suite fast; production cost is the default.
@@ -66,7 +33,12 @@ def make_test_config(state_dir: Path, replicas: int = 2) -> ClusterConfig:
             "ARGON2_PARALLELISM": "1",
         },
     )
-    config.base_ports = {s: _free_block(replicas, used) for s in SERVICES}
+    # Auth limits high enough for the suite's registrations; the rate-limit tests send
+    # bursts well above them.
+    config.rate_limit_auth_rps = 50
+    config.rate_limit_auth_burst = 100
+    config.rate_limit_api_rps = 50
+    config.rate_limit_api_burst = 100
     return config
 
 

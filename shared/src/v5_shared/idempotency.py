@@ -15,7 +15,8 @@ import asyncpg
 import orjson
 from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+
+from .responses import FastJSONResponse
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
@@ -77,10 +78,10 @@ def conflict() -> HTTPException:
     )
 
 
-def replay(stored: StoredResponse, request: IdempotencyRequest) -> JSONResponse:
+def replay(stored: StoredResponse, request: IdempotencyRequest) -> FastJSONResponse:
     if stored.fingerprint != request.fingerprint:
         raise conflict()
-    return JSONResponse(
+    return FastJSONResponse(
         stored.body, status_code=stored.status, headers={"Idempotent-Replay": "true"}
     )
 

@@ -111,6 +111,68 @@ async def recommendation_of(
     return None if row is None else dict(row)
 
 
+@dataclass(frozen=True, slots=True)
+class ListenerLearning:
+    """Everything learned about a listener, read in one round trip."""
+
+    weights: WeightsState
+    arms: dict[str, ArmState]
+    aggregate: dict[str, Posterior]
+    liked_track_ids: list[str]
+    rewards: RewardSummary
+
+
+async def listener_learning(
+    conn: asyncpg.Connection, user_id: str, *, liked_limit: int = 50
+) -> ListenerLearning:
+    row = await conn.fetchrow(
+        """
+        SELECT
+            (SELECT json_build_object('weights', weights, 'count', adjustment_count,
+                                      'updated_at', updated_at)
+             FROM user_weights WHERE user_id = $1) AS weights,
+            (SELECT coalesce(json_agg(json_build_object(
+                 'arm', arm, 'alpha', alpha, 'beta', beta, 'pulls', pulls)), '[]')
+             FROM bandit_arms WHERE user_id = $1) AS arms,
+            (SELECT coalesce(json_agg(json_build_object(
+                 'arm', arm, 'alpha', alpha, 'beta', beta)), '[]')
+             FROM bandit_aggregate) AS aggregate,
+            (SELECT coalesce(array_agg(track_id ORDER BY at DESC), '{}') FROM (
+                 SELECT track_id, max(at) AS at FROM (
+                     SELECT track_id, created_at AS at FROM feedback_events
+                     WHERE user_id = $1 AND event IN ('like', 'save')
+                     UNION ALL
+                     SELECT track_id, changed_at FROM weight_changes
+                     WHERE user_id = $1 AND feedback IN ('like', 'save')
+                       AND track_id IS NOT NULL
+                 ) liked GROUP BY track_id ORDER BY max(at) DESC LIMIT $2
+             ) recent) AS liked,
+            (SELECT json_build_object('count', count(*), 'total', coalesce(sum(reward), 0))
+             FROM feedback_events WHERE user_id = $1) AS rewards
+        """,
+        user_id,
+        liked_limit,
+    )
+    assert row is not None
+    stored = row["weights"]
+    weights = (
+        WeightsState(default_weights(), 0, None)
+        if stored is None
+        else WeightsState(
+            _merge_defaults(stored["weights"]),
+            int(stored["count"]),
+            None if stored["updated_at"] is None else datetime.fromisoformat(stored["updated_at"]),
+        )
+    )
+    return ListenerLearning(
+        weights=weights,
+        arms={a["arm"]: ArmState(a["alpha"], a["beta"], a["pulls"]) for a in row["arms"]},
+        aggregate={a["arm"]: Posterior(a["alpha"], a["beta"]) for a in row["aggregate"]},
+        liked_track_ids=list(row["liked"]),
+        rewards=RewardSummary(int(row["rewards"]["count"]), float(row["rewards"]["total"])),
+    )
+
+
 # writes (learning) --------------------------------------------------------------------------
 
 

@@ -4,6 +4,8 @@ environment (the same variable names as everywhere else)."""
 from __future__ import annotations
 
 import os
+import random
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,3 +119,40 @@ class ClusterConfig:
     @property
     def supervisor_pidfile(self) -> Path:
         return self.state_dir / "supervisord.pid"
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_block(size: int, used: set[int]) -> int:
+    for _ in range(500):
+        base = random.randrange(20000, 40000, 10)
+        block = set(range(base, base + size))
+        if not block & used and all(_port_is_free(p) for p in block):
+            used.update(block)
+            return base
+    raise RuntimeError("no free ports")
+
+
+def ephemeral_config(
+    state_dir: Path, *, replicas: int = 2, service_env: dict[str, str] | None = None
+) -> ClusterConfig:
+    """A throwaway cluster on free ports (tests, benchmarks), beside any `make up` cluster."""
+    used: set[int] = set()
+    config = ClusterConfig(
+        state_dir=state_dir,
+        gateway_port=_free_block(1, used),
+        redis_port=_free_block(1, used),
+        postgres_port=_free_block(1, used),
+        replicas=dict.fromkeys(SERVICES, replicas),
+        service_env=dict(service_env or {}),
+    )
+    config.base_ports = {s: _free_block(replicas, used) for s in SERVICES}
+    return config

@@ -161,10 +161,13 @@ async def session_status(user_id: str, request: Request, principal: CurrentPrinc
     stores: DataStores = request.app.state.stores
     session = await store.read(user_id)
     async with stores.connection() as conn:
-        weights = await learning_store.weights_of(conn, user_id)
-        arms = await learning_store.arms_of(conn, user_id)
-        aggregate = await learning_store.aggregate_posteriors(conn)
-        rewards = await learning_store.reward_summary(conn, user_id)
+        learned = await learning_store.listener_learning(conn, user_id, liked_limit=0)
+    weights, arms, aggregate, rewards = (
+        learned.weights,
+        learned.arms,
+        learned.aggregate,
+        learned.rewards,
+    )
     bandit: dict[str, ArmOut] = {}
     for arm in ARMS:
         state = arms.get(arm)

@@ -9,11 +9,11 @@ from typing import Any
 import jwt
 from argon2 import PasswordHasher
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import JSONResponse
 
 from v5_shared import idempotency
 from v5_shared.datastores import DataStores
 from v5_shared.ratelimit import RateLimit, RateLimiter
+from v5_shared.responses import FastJSONResponse
 from v5_shared.schemas import iso
 
 from . import repository
@@ -76,7 +76,7 @@ async def register(body: RegisterRequest, request: Request) -> Any:
         ).model_dump(mode="json")
         if idem is not None:
             await idempotency.pg_store(conn, body.user_id, idem, 201, payload)
-    return JSONResponse(payload, status_code=201)
+    return FastJSONResponse(payload, status_code=201)
 
 
 @router.post(

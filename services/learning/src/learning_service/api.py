@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import JSONResponse
 
 from v5_shared import idempotency, learning_store
 from v5_shared.auth import CurrentPrincipal, ensure_same_user
@@ -22,6 +21,7 @@ from v5_shared.domain.weights import (
     track_feature_matches,
 )
 from v5_shared.recommendations import RecommendationLog
+from v5_shared.responses import FastJSONResponse
 from v5_shared.schemas import iso
 from v5_shared.sessions import SessionStore
 
@@ -146,7 +146,7 @@ async def post_weights(
         payload = _weights_out(user_id, saved).model_dump(mode="json")
         if idem is not None:
             await idempotency.pg_store(conn, user_id, idem, 200, payload)
-    return JSONResponse(payload)
+    return FastJSONResponse(payload)
 
 
 @feedback_router.post(
@@ -212,4 +212,4 @@ async def reward(body: RewardRequest, request: Request, principal: CurrentPrinci
         ).model_dump(mode="json")
         if idem is not None:
             await idempotency.pg_store(conn, body.user_id, idem, 200, payload)
-    return JSONResponse(payload)
+    return FastJSONResponse(payload)

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import JSONResponse
 
 from v5_shared import idempotency, learning_store
 from v5_shared.auth import CurrentPrincipal, ensure_same_user
@@ -25,6 +24,7 @@ from v5_shared.domain.bandit import (
 )
 from v5_shared.domain.lexicon import mood_of_text
 from v5_shared.recommendations import RecommendationLog
+from v5_shared.responses import FastJSONResponse
 from v5_shared.sessions import SessionStore
 
 from .catalog import CatalogIndex
@@ -94,19 +94,16 @@ async def adaptive(body: AdaptiveRequest, request: Request, principal: CurrentPr
     session = await sessions.read(user_id)
     recent = await log.recent_track_ids(user_id)
     async with stores.connection() as conn:
-        weights = await learning_store.weights_of(conn, user_id)
-        arms = await learning_store.arms_of(conn, user_id)
-        aggregate = await learning_store.aggregate_posteriors(conn)
-        liked = await learning_store.liked_track_ids(conn, user_id)
-        rewards = await learning_store.reward_summary(conn, user_id)
+        learned = await learning_store.listener_learning(conn, user_id)
+    weights, arms, aggregate = learned.weights, learned.arms, learned.aggregate
 
     listener = build_listener(
         session,
         requested,
-        liked_track_ids=liked,
+        liked_track_ids=learned.liked_track_ids,
         recent_track_ids=recent,
         exclude_track_ids=body.exclude_track_ids or [],
-        has_feedback=weights.adjustment_count > 0 or rewards.count > 0,
+        has_feedback=weights.adjustment_count > 0 or learned.rewards.count > 0,
         comfort_low_valence=settings.comfort_valence_threshold,
     )
     rng = np.random.default_rng()
@@ -182,4 +179,4 @@ async def adaptive(body: AdaptiveRequest, request: Request, principal: CurrentPr
     if replayed is not None and idem is not None:
         # A concurrent request with the same key committed first: answer as it did.
         return idempotency.replay(replayed, idem)
-    return JSONResponse(payload)
+    return FastJSONResponse(payload)

@@ -10,15 +10,19 @@ How a list is made:
    request says nothing about (no mood known, nothing liked) are left out of the mean
    rather than scored as 0 or 1, so they neither help nor hurt any track. Requested
    artists get a boost on top; in a cold start the unpopular half is pushed down.
-2. A candidate pool: the best few hundred overall plus the best of each quota group
-   (requested genres, the latest turns' genres) and, for comfort, of each step of the
-   valence path, so that every constraint below can be met from the pool.
+2. A candidate pool (4 per returned track, at least 40): the best overall plus the best
+   of each quota group (requested genres, the latest turns' genres) and, for comfort, of
+   each stretch of the valence path, with at most a few tracks per artist, so that every
+   constraint below can be met from the pool.
 3. Greedy selection over the pool (one step per returned track): maximal marginal
-   relevance against what is already chosen (same artist, genre, mood), genre quotas,
-   an artist cap and, in a cold start, a genre cap.
+   relevance against what is already chosen (same artist, genre, mood; strength from the
+   diversity weight), genre quotas, an artist cap and, in a cold start, a genre cap.
 4. Order and final scores: by the selection value, highest first; with comfort, by the
-   iso-principle path (valence rising), scores made non-increasing along it.
+   iso-principle path (valence rising), scores made strictly decreasing along it.
 5. Reasons from what drove each track's score.
+
+Only stage 1 touches every track; it runs as a handful of whole-array numpy passes.
+Stages 3 and 5 loop over the returned tracks only.
 """
 
 from __future__ import annotations
@@ -79,7 +83,7 @@ COMFORT_PATH_STRENGTH = 1.0
 COMFORT_MIN_VALENCE_WEIGHT = 0.6
 COMFORT_STRATA = 5
 # The path's candidates per stretch come from the top COMFORT_DEPTH x pool size tracks.
-COMFORT_DEPTH = 16
+COMFORT_DEPTH = 8
 # MMR: penalty at diversity 1 for a candidate identical to one already chosen. The parts of
 # the similarity: same primary artist, genre cosine, closeness in (valence, energy).
 MMR_MAX_PENALTY = 0.5
@@ -336,7 +340,7 @@ def _relevance(catalog: CatalogIndex, request: _Request) -> F32:
     genre_on = request.genre_pref is not None and w["genre_match"] > 0
     taste = _taste(catalog, request.liked) if request.liked.size and w["taste_match"] > 0 else None
 
-    artist_tracks: Indices | None = None
+    artist_tracks: I32 | Indices | None = None
     if request.artist_pref:
         # Needed even at weight 0: the artist cap exempts artists the listener named.
         artist = np.zeros(len(catalog.tracks), dtype=np.float32)
@@ -347,7 +351,7 @@ def _relevance(catalog: CatalogIndex, request: _Request) -> F32:
             named.append(tracks)
         request.artist_score = artist
         if w["artist_match"] > 0:
-            artist_tracks = np.unique(np.concatenate(named))
+            artist_tracks = named[0] if len(named) == 1 else np.unique(np.concatenate(named))
             lookups["artist_match"] = (w["artist_match"], _at(artist))
 
     active = [*mood_names, "novelty"]
@@ -380,17 +384,21 @@ def _relevance(catalog: CatalogIndex, request: _Request) -> F32:
             per_set = (catalog.genre_sets * request.genre_pref).max(axis=1)
             set_table = per_set * np.float32(share["genre_match"])
             lookups["genre_match"] = (w["genre_match"], _at_cell(per_set, catalog.genre_set_of))
+        # One scratch array for every term: fewer fresh 400 kB temporaries keeps more of
+        # the catalog's arrays in cache (at 100k tracks the request is memory-bound).
+        scratch = np.empty_like(acc)
         if taste is not None:
             taste_share = share["taste_match"]
             genre_half = taste.per_set * np.float32(TASTE_GENRE_SHARE * taste_share)
             set_table = genre_half if set_table is None else set_table + genre_half
             sound = taste.features * np.float32((1.0 - TASTE_GENRE_SHARE) * taste_share)
-            acc += np.einsum("ij,j->i", catalog.features_unit, sound)
+            np.einsum("ij,j->i", catalog.features_unit, sound, out=scratch)
+            acc += scratch
             lookups["taste_match"] = (w["taste_match"], functools.partial(taste.at, catalog))
         if set_table is not None:
-            acc += np.take(set_table, catalog.genre_set_of, mode="clip")
+            acc += np.take(set_table, catalog.genre_set_of, mode="clip", out=scratch)
         if "popularity" in share:
-            acc += np.float32(share["popularity"]) * catalog.popularity
+            acc += np.multiply(catalog.popularity, np.float32(share["popularity"]), out=scratch)
             lookups["popularity"] = (w["popularity"], _at(catalog.popularity))
         if artist_tracks is not None and request.artist_score is not None:
             boost = np.float32(share["artist_match"]) * request.artist_score[artist_tracks]
@@ -400,10 +408,9 @@ def _relevance(catalog: CatalogIndex, request: _Request) -> F32:
         lookups["novelty"] = (w["novelty"], lambda index: float(index not in request.recent_set))
 
     if request.requested_artists:
-        requested = np.concatenate(
-            [catalog.artist_tracks(a) for a in sorted(request.requested_artists)]
-        )
-        acc[np.unique(requested)] += np.float32(REQUEST_ARTIST_BOOST)
+        lists = [catalog.artist_tracks(a) for a in sorted(request.requested_artists)]
+        requested = lists[0] if len(lists) == 1 else np.unique(np.concatenate(lists))
+        acc[requested] += np.float32(REQUEST_ARTIST_BOOST)
     if request.cold_start:
         acc -= np.float32(COLD_START_TAIL_PENALTY) * (
             catalog.popularity <= np.float32(catalog.popularity_median)
@@ -616,6 +623,12 @@ class _Quota:
     members: npt.NDArray[np.bool_]  # per pool candidate: carries one of the genres
     wanted: int
     have: int = 0
+    outside: npt.NDArray[np.float64] = field(init=False)  # -inf for non-members, else 0
+    member_list: list[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outside = np.where(self.members, 0.0, -np.inf)
+        self.member_list = [int(x) for x in self.members.tolist()]
 
 
 def _select(
@@ -627,7 +640,10 @@ def _select(
     rng: np.random.Generator,
 ) -> tuple[list[int], list[float]]:
     """Pick up to ``limit`` tracks from ``pool``; returns catalog indices and, per pick, the
-    value it was chosen with (relevance minus redundancy, minus the comfort path gap)."""
+    value it was chosen with (relevance minus redundancy, minus the comfort path gap).
+
+    Exclusions are additive masks (0 where allowed, -inf where not), so each step is a few
+    whole-pool additions and one argmax; the bookkeeping per pick is plain Python."""
     m = pool.size
     limit = min(limit, m)
     rel = relevance[pool].astype(np.float64)
@@ -639,14 +655,12 @@ def _select(
     valence = catalog.valence[pool].astype(np.float64)
     primary = catalog.primary_artist[pool]
     # A track without artists is nobody's duplicate: give each its own code.
-    primary = np.where(primary >= 0, primary, -2 - np.arange(m))
-    _, artist_code = np.unique(primary, return_inverse=True)
-    artist_code = artist_code.reshape(-1)
-    # No artist fills the list (counting featured appearances too), unless the listener
-    # named them; tracks crediting a named artist are never blocked.
+    artist_code = np.where(primary >= 0, primary, -2 - np.arange(m))
+
+    # No artist fills the list (featured appearances count too), unless the listener named
+    # them; tracks crediting a named artist are never blocked.
     artist_cap = max(2, math.ceil(limit / 10))
-    credits, credited = _credits(catalog, pool)
-    # Counting in plain Python: numpy only runs when an artist reaches the cap.
+    credits, credited, credited_by = _credits(catalog, pool)
     never_capped = {
         column for column, artist in enumerate(credited.tolist()) if artist in request.artist_pref
     }
@@ -656,15 +670,14 @@ def _select(
         if request.artist_score is not None
         else np.zeros(m, dtype=bool)
     )
-    blocked = np.zeros(m, dtype=bool)  # by the artist cap
-    genre_blocked = np.zeros(m, dtype=bool)  # by the cold-start genre cap
     quotas: list[_Quota] = []
-    if request.requested_genres:
-        members = np.asarray(carries[:, request.requested_genres].any(axis=1), dtype=bool)
-        quotas.append(_Quota(members, math.ceil(REQUEST_GENRE_SHARE * limit)))
-    if request.latest_genres:
-        members = np.asarray(carries[:, request.latest_genres].any(axis=1), dtype=bool)
-        quotas.append(_Quota(members, math.ceil(LATEST_GENRE_SHARE * limit)))
+    for group, share in (
+        (request.requested_genres, REQUEST_GENRE_SHARE),
+        (request.latest_genres, LATEST_GENRE_SHARE),
+    ):
+        if group:
+            members = np.asarray(carries[:, group].any(axis=1), dtype=bool)
+            quotas.append(_Quota(members, math.ceil(share * limit)))
     genre_cap = math.ceil(COLD_START_GENRE_SHARE * limit) if request.cold_start else None
     genre_counts = np.zeros(carries.shape[1], dtype=np.int64)
 
@@ -674,58 +687,57 @@ def _select(
         if penalty > 0 and limit > 1
         else None
     )
-    value = rel  # rel - penalty * (max similarity to the picks so far)
-    max_sim = np.zeros(m)
-    available = np.ones(m, dtype=bool)
+    max_sim = np.zeros(m)  # each candidate's highest similarity to the picks so far
+    picked = np.zeros(m)  # -inf once picked
+    artist_blocked = np.zeros(m)  # -inf once an artist it credits is at the cap
+    genre_blocked = np.zeros(m)  # -inf once a genre it carries is at the cold-start cap
     picks: list[int] = []
     values: list[float] = []
     for step in range(limit):
-        remaining = limit - step
-        allowed = available
+        value = rel - penalty * max_sim if similarity is not None else rel.copy()
+        if request.comfort is not None:
+            target = request.comfort.target(step, limit)
+            value -= COMFORT_PATH_STRENGTH * np.abs(valence - target)
+        candidates = value + picked
         # Quotas first: once the slots left are only just enough, only members qualify.
         # The request's quota comes first, so when both cannot hold it is the one kept.
         for q in quotas:
-            if q.wanted - q.have >= remaining:
-                narrowed = allowed & q.members
-                if narrowed.any():
-                    allowed = narrowed
+            if q.wanted - q.have >= limit - step:
+                narrowed = candidates + q.outside
+                if np.isfinite(narrowed.max()):
+                    candidates = narrowed
         # Caps come second and give way when nothing else is left: the genre cap first.
-        for cap in (blocked | genre_blocked, blocked) if genre_cap is not None else (blocked,):
-            capped = allowed & ~cap
-            if capped.any():
-                allowed = capped
-                break
-
-        if request.comfort is not None:
-            target = request.comfort.target(step, limit)
-            step_value = value - COMFORT_PATH_STRENGTH * np.abs(valence - target)
-        else:
-            step_value = value
-        j = int(np.argmax(np.where(allowed, step_value, -np.inf)))
+        capped = candidates + artist_blocked
+        j = int(np.argmax(capped + genre_blocked if genre_cap is not None else capped))
+        if not math.isfinite(capped[j] + genre_blocked[j]):
+            j = int(np.argmax(capped))
+            if not math.isfinite(capped[j]):
+                j = int(np.argmax(candidates))
         picks.append(int(pool[j]))
-        values.append(float(step_value[j]))
+        values.append(float(value[j]))
 
-        available[j] = False
-        for column in np.flatnonzero(credits[j]).tolist():
+        picked[j] = -np.inf
+        for column in credited_by[j]:
             artist_counts[column] += 1
-            if artist_counts[column] >= artist_cap and column not in never_capped:
-                blocked |= credits[:, column] & ~asked
+            if artist_counts[column] == artist_cap and column not in never_capped:
+                artist_blocked[credits[:, column] & ~asked] = -np.inf
         if genre_cap is not None:
             genre_counts += carries[j]
             full = genre_counts >= genre_cap
             if full[carries[j]].any():
-                genre_blocked = np.asarray(carries[:, full].any(axis=1), dtype=bool)
+                genre_blocked[carries[:, full].any(axis=1)] = -np.inf
         for q in quotas:
-            q.have += int(q.members[j])
+            q.have += q.member_list[j]
         if similarity is not None:
             np.maximum(max_sim, similarity[j], out=max_sim)
-            value = rel - penalty * max_sim
     return picks, values
 
 
-def _credits(catalog: CatalogIndex, pool: Indices) -> tuple[npt.NDArray[np.bool_], I32]:
-    """Which artists each pool candidate credits: an m x (artists in the pool) matrix, and
-    the catalog id of each column."""
+def _credits(
+    catalog: CatalogIndex, pool: Indices
+) -> tuple[npt.NDArray[np.bool_], I32, list[list[int]]]:
+    """Which artists each pool candidate credits: an m x (artists in the pool) matrix, the
+    catalog id of each column, and per candidate its columns as a list."""
     starts = catalog.track_artist_ptr[pool]
     counts = catalog.track_artist_ptr[pool + 1] - starts
     rows = np.repeat(np.arange(pool.size), counts)
@@ -733,9 +745,13 @@ def _credits(catalog: CatalogIndex, pool: Indices) -> tuple[npt.NDArray[np.bool_
     offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
     ids = catalog.track_artist_ids[np.repeat(starts, counts) + offsets]
     credited, column = np.unique(ids, return_inverse=True)
+    column = column.reshape(-1)
     credits = np.zeros((pool.size, credited.size), dtype=bool)
-    credits[rows, column.reshape(-1)] = True
-    return credits, credited
+    credits[rows, column] = True
+    by_candidate: list[list[int]] = [[] for _ in range(pool.size)]
+    for row, col in zip(rows.tolist(), column.tolist(), strict=True):
+        by_candidate[row].append(col)
+    return credits, credited, by_candidate
 
 
 def _similarity(
@@ -749,8 +765,7 @@ def _similarity(
     cosine and closeness in (valence, energy). Computed once as a matrix (the pool is a
     few hundred tracks at most) so that each selection step is a single row lookup."""
     # Genre cosine by genre set: the pool holds few distinct sets, so a small table.
-    sets = catalog.genre_sets[set_ids].astype(np.float64)
-    sets /= np.maximum(np.sqrt((sets * sets).sum(axis=1)), 1e-12)[:, None]
+    sets = catalog.genre_sets_unit[set_ids]
     set_cosine = np.einsum("ik,jk->ij", sets, sets)  # einsum: no BLAS, see _taste
     similarity = SIM_GENRE * set_cosine[np.ix_(set_local, set_local)]
     similarity += SIM_ARTIST * (artist_code[:, None] == artist_code[None, :])

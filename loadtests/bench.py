@@ -1,0 +1,296 @@
+"""Service-time benchmark (`make bench`): how long one request takes, without load.
+
+1. In-process handler time: the conversation and recommendation apps driven directly over
+   ASGI (no network, no gateway), against real Redis and PostgreSQL; the recommendation over
+   a 100,000-track catalog.
+2. Through the gateway on one keep-alive connection, with the default catalog.
+3. Redis memory held by a typical 10-turn session.
+
+It starts its own throwaway cluster (real Redis, PostgreSQL, nginx, 2 replicas each) on free
+ports and writes reports/bench.md and reports/bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import redis
+
+from v5_cluster.cluster import LocalCluster
+from v5_cluster.config import REPO_ROOT, ephemeral_config
+from v5_shared.catalog.generator import generate_catalog
+
+MESSAGES = [
+    "I'm feeling a bit low today, maybe some jazz",
+    "something calm for studying please",
+    "I love Velvet Harbor, more like that",
+    "not happy at all, put on some soul",
+    "that's better, I feel good now",
+    "let's do hip hop for my workout",
+    "really stressed about work",
+    "play some lo-fi while I focus",
+    "I'm happy, something upbeat and pop",
+    "winding down, ambient for sleep",
+]
+
+
+def percentiles(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+    return {
+        "n": len(ordered),
+        "p50": round(at(0.50), 3),
+        "p95": round(at(0.95), 3),
+        "p99": round(at(0.99), 3),
+        "mean": round(statistics.fmean(ordered), 3),
+    }
+
+
+class AsgiDriver:
+    """Calls an ASGI app directly: the handler's own time, with no HTTP client in the way."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def request(
+        self, method: str, path: str, body: Any | None, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
+        payload = b"" if body is None else orjson.dumps(body)
+        raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        raw_headers.append((b"content-type", b"application/json"))
+        raw_headers.append((b"content-length", str(len(payload)).encode()))
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
+            "query_string": b"", "root_path": "", "headers": raw_headers,
+            "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+        }  # fmt: skip
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                await asyncio.sleep(3600)
+            sent = True
+            return {"type": "http.request", "body": payload, "more_body": False}
+
+        status = 0
+        chunks: list[bytes] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, send)
+        return status, b"".join(chunks)
+
+
+async def time_calls(
+    call: Callable[[int], Awaitable[tuple[int, bytes]]], *, warmup: int, runs: int
+) -> dict[str, float]:
+    for i in range(warmup):
+        status, body = await call(i)
+        assert status == 200, body[:300]
+    samples = []
+    for i in range(runs):
+        started = time.perf_counter()
+        status, body = await call(i)
+        samples.append((time.perf_counter() - started) * 1000)
+        assert status == 200, body[:300]
+    return percentiles(samples)
+
+
+def in_process(cluster: LocalCluster, token: str, user_id: str, runs: int) -> dict[str, Any]:
+    import os
+
+    cfg = cluster.config
+    os.environ.update(
+        DATABASE_URL=cfg.database_url,
+        REDIS_URL=cfg.redis_url,
+        JWT_PUBLIC_KEY_FILE=str(cfg.keys_dir / "jwt_public.pem"),
+        ACCESS_LOG="false",
+        LOG_LEVEL="warning",
+    )
+    from conversation_service.app import create_app as conversation_app
+    from recommendation_service.app import create_app as recommendation_app
+    from recommendation_service.catalog import CatalogIndex
+
+    headers = {"authorization": f"Bearer {token}"}
+    results: dict[str, Any] = {}
+
+    async def run() -> None:
+        conversation = conversation_app()
+        async with conversation.router.lifespan_context(conversation):
+            driver = AsgiDriver(conversation)
+            results["conversation_turn"] = await time_calls(
+                lambda i: driver.request(
+                    "POST", "/api/v1/v5/conversation/continue",
+                    {"user_id": user_id, "message": MESSAGES[i % len(MESSAGES)]}, headers,
+                ),
+                warmup=50, runs=runs,
+            )  # fmt: skip
+        recommendation = recommendation_app()
+        async with recommendation.router.lifespan_context(recommendation):
+            tracks = generate_catalog(seed=7, n_tracks=100_000, n_artists=8_000)
+            watcher = recommendation.state.catalog
+            watcher.view = CatalogIndex(version=10_000, tracks=tracks)
+            watcher.version = 10_000
+            driver = AsgiDriver(recommendation)
+            results["recommendation_100k"] = await time_calls(
+                lambda i: driver.request(
+                    "POST", "/api/v1/v5/recommendation/adaptive",
+                    {"user_id": user_id, "limit": 10}, headers,
+                ),
+                warmup=30, runs=runs,
+            )  # fmt: skip
+
+    asyncio.run(run())
+    return results
+
+
+def through_gateway(gateway: str, token: str, user_id: str, runs: int) -> dict[str, Any]:
+    """One keep-alive connection with the standard library's lean HTTP client, so that the
+    client's own overhead (httpx costs about 1 ms a request here) does not hide the server's."""
+    host, port = gateway.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def post(path: str, body: dict[str, Any]) -> tuple[int, bytes]:
+        connection.request("POST", path, body=orjson.dumps(body), headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+
+    operations = {
+        "conversation_turn": lambda i: post(
+            "/api/v1/v5/conversation/continue",
+            {"user_id": user_id, "message": MESSAGES[i % len(MESSAGES)]},
+        ),
+        "recommendation_24k": lambda i: post(
+            "/api/v1/v5/recommendation/adaptive", {"user_id": user_id, "limit": 10}
+        ),
+    }
+    results: dict[str, Any] = {}
+    try:
+        for name, call in operations.items():
+            for i in range(50):
+                assert call(i)[0] == 200
+            samples = []
+            for i in range(runs):
+                started = time.perf_counter()
+                status, body = call(i)
+                samples.append((time.perf_counter() - started) * 1000)
+                assert status == 200, body[:300]
+            results[name] = percentiles(samples)
+    finally:
+        connection.close()
+    return results
+
+
+def session_memory(cluster: LocalCluster, gateway: str, token: str, user_id: str) -> int:
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=gateway, headers=headers, timeout=10) as client:
+        client.delete(f"/api/v1/v5/session/{user_id}")
+        for message in MESSAGES:
+            assert (
+                client.post(
+                    "/api/v1/v5/conversation/continue",
+                    json={"user_id": user_id, "message": message},
+                ).status_code
+                == 200
+            )
+    r = redis.Redis(port=cluster.config.redis_port)
+    return sum(int(r.memory_usage(key) or 0) for key in r.keys(f"v5:s:{{{user_id}}}:*"))
+
+
+def account(gateway: str) -> tuple[str, str]:
+    user_id = f"bench_{uuid.uuid4().hex[:10]}"
+    with httpx.Client(base_url=gateway, timeout=10) as client:
+        body = {"user_id": user_id, "password": "benchmark password"}
+        assert client.post("/api/v1/v5/auth/register", json=body).status_code == 201
+        token = client.post("/api/v1/v5/auth/token", json=body).json()["access_token"]
+    return user_id, token
+
+
+def report(results: dict[str, Any]) -> str:
+    rows = [
+        "| measurement | n | p50 ms | p95 ms | p99 ms | target |",
+        "|---|---|---|---|---|---|",
+    ]
+    targets = {
+        ("in_process", "conversation_turn"): "p50 <= 1 ms",
+        ("in_process", "recommendation_100k"): "p50 <= 3 ms",
+        ("gateway", "conversation_turn"): "p50 <= 2 ms",
+        ("gateway", "recommendation_24k"): "p50 <= 4 ms",
+    }
+    labels = {
+        ("in_process", "conversation_turn"): "in-process conversation turn",
+        ("in_process", "recommendation_100k"): "in-process recommendation of 10, 100k tracks",
+        ("gateway", "conversation_turn"): "gateway, one connection: conversation turn",
+        ("gateway", "recommendation_24k"): "gateway, one connection: recommendation of 10, 24k",
+    }
+    for (group, name), label in labels.items():
+        s = results[group][name]
+        rows.append(
+            f"| {label} | {s['n']} | {s['p50']} | {s['p95']} | {s['p99']} | "
+            f"{targets[(group, name)]} |"
+        )
+    rows.append(
+        f"| Redis memory of a 10-turn session | 1 | {results['session_bytes']} bytes | | | "
+        "<= 4096 bytes |"
+    )
+    return "\n".join(rows) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=1000)
+    args = parser.parse_args()
+    state = Path(tempfile.mkdtemp(prefix="v5-bench-"))
+    state.chmod(0o755)
+    config = ephemeral_config(state, service_env={"ACCESS_LOG": "false", "LOG_LEVEL": "warning"})
+    config.rate_limit_api_rps = 100_000
+    config.rate_limit_api_burst = 100_000
+    cluster = LocalCluster(config)
+    try:
+        cluster.up(timeout=180)
+        gateway = config.gateway_url
+        user_id, token = account(gateway)
+        results: dict[str, Any] = {
+            "gateway": through_gateway(gateway, token, user_id, args.runs),
+            "session_bytes": session_memory(cluster, gateway, token, user_id),
+        }
+        results["in_process"] = in_process(cluster, token, user_id, args.runs)
+    finally:
+        cluster.down()
+        shutil.rmtree(state, ignore_errors=True)
+    out = REPO_ROOT / "reports"
+    out.mkdir(exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
+    table = report(results)
+    (out / "bench.md").write_text(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
