@@ -66,6 +66,10 @@ class RecommendationLog:
     async def stored_response(self, user_id: str, key: str) -> StoredResponse | None:
         return decode_stored(await self._redis.get(redis_key(user_id, key)))
 
+    @property
+    def novelty_memory(self) -> int:
+        return self._novelty_memory
+
     async def recent_track_ids(self, user_id: str) -> list[str]:
         raw = await self._redis.lrange(recent_key(user_id), 0, self._novelty_memory - 1)
         return [r.decode() if isinstance(r, bytes) else r for r in raw]

@@ -184,11 +184,27 @@ def _decode_snapshot(encoded: str | bytes) -> TurnSnapshot:
     )
 
 
+_READ = """
+local extra = {}
+if tonumber(ARGV[1]) > 0 then extra = redis.call('LRANGE', KEYS[5], 0, tonumber(ARGV[1]) - 1) end
+return {
+  redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1),
+  redis.call('HGETALL', KEYS[3]), redis.call('LRANGE', KEYS[4], 0, -1),
+  redis.call('TTL', KEYS[1]), extra,
+}
+"""
+
+
+def _pairs_to_dict(pairs: list[Any]) -> dict[Any, Any]:
+    return dict(zip(pairs[::2], pairs[1::2], strict=True))
+
+
 class SessionStore:
     def __init__(self, redis: Redis, *, ttl_seconds: int) -> None:
         self._redis = redis
         self._ttl = ttl_seconds
         self._apply = redis.register_script(_APPLY_TURN)
+        self._read = redis.register_script(_READ)
 
     async def apply_turn(
         self,
@@ -230,14 +246,25 @@ class SessionStore:
         return _decode_snapshot(result[1]), outcome == "replay"
 
     async def read(self, user_id: str) -> SessionState:
-        meta_key, window_key, ctx_key, traj_key = session_keys(user_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(meta_key)
-            pipe.lrange(window_key, 0, -1)
-            pipe.hgetall(ctx_key)
-            pipe.lrange(traj_key, 0, -1)
-            pipe.ttl(meta_key)
-            meta, window, ctx, traj, ttl = await pipe.execute()
+        state, _ = await self.read_with_list(user_id, None, 0)
+        return state
+
+    async def read_with_list(
+        self, user_id: str, list_key: str | None, list_length: int
+    ) -> tuple[SessionState, list[bytes]]:
+        """The session, and optionally the head of another list of this user's, in one
+        round trip (MULTI, so the session's parts are from the same moment)."""
+        keys = session_keys(user_id)
+        if list_key is not None:
+            keys.append(list_key)
+        # One script: a single command to send and parse, and atomic like MULTI.
+        meta, window, ctx, traj, ttl, extra = await self._read(
+            keys=keys, args=[max(list_length, 1) if list_key is not None else 0]
+        )
+        return self._state(_pairs_to_dict(meta), window, _pairs_to_dict(ctx), traj, ttl), extra
+
+    @staticmethod
+    def _state(meta: Any, window: Any, ctx: Any, traj: Any, ttl: Any) -> SessionState:
         if not meta:
             return SessionState()
         decoded = {k.decode(): v.decode() for k, v in meta.items()}

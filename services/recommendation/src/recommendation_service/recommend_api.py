@@ -3,6 +3,7 @@ weights, score the catalog, log the impression."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, HTTPException, Request
 
-from v5_shared import idempotency, learning_store
+import v5_shared.learning_store as learning_store
+from v5_shared import idempotency
 from v5_shared.auth import CurrentPrincipal, ensure_same_user
 from v5_shared.catalog.genres import canonical_genre
 from v5_shared.catalog.watcher import CatalogWatcher
@@ -23,13 +25,13 @@ from v5_shared.domain.bandit import (
     prior_from_aggregate,
 )
 from v5_shared.domain.lexicon import mood_of_text
-from v5_shared.recommendations import RecommendationLog
+from v5_shared.recommendations import RecommendationLog, recent_key
 from v5_shared.responses import FastJSONResponse
 from v5_shared.sessions import SessionStore
 
 from .catalog import CatalogIndex
 from .listener import RequestedContext, build_listener
-from .schemas import AdaptiveRequest, AdaptiveResponse, RecommendedTrack, RequestContext
+from .schemas import AdaptiveRequest, AdaptiveResponse, RequestContext
 from .scoring import recommend
 from .settings import RecommendationSettings
 
@@ -91,10 +93,17 @@ async def adaptive(body: AdaptiveRequest, request: Request, principal: CurrentPr
             return idempotency.replay(stored, idem)
 
     requested = _requested(body.context, catalog)
-    session = await sessions.read(user_id)
-    recent = await log.recent_track_ids(user_id)
-    async with stores.connection() as conn:
-        learned = await learning_store.listener_learning(conn, user_id)
+
+    async def learning_state() -> learning_store.ListenerLearning:
+        async with stores.connection() as conn:
+            return await learning_store.listener_learning(conn, user_id)
+
+    # Redis (one round trip) and PostgreSQL (one query) at the same time.
+    (session, recent_raw), learned = await asyncio.gather(
+        sessions.read_with_list(user_id, recent_key(user_id), log.novelty_memory),
+        learning_state(),
+    )
+    recent = [r.decode() for r in recent_raw]
     weights, arms, aggregate = learned.weights, learned.arms, learned.aggregate
 
     listener = build_listener(
@@ -121,34 +130,35 @@ async def adaptive(body: AdaptiveRequest, request: Request, principal: CurrentPr
     scored = recommend(catalog, listener, used_weights, limit=body.limit, rng=rng)
 
     recommendation_id = uuid.uuid4().hex
-    tracks = []
+    # Built as plain data (the shape of AdaptiveResponse): this is the hot path, and the
+    # payload is serialised once, with orjson.
+    tracks: list[dict[str, Any]] = []
     for item in scored:
         track = catalog.tracks[item.index]
         tracks.append(
-            RecommendedTrack(
-                track_id=track.track_id,
-                title=track.title,
-                artist=track.artist,
-                genres=list(track.genres),
-                valence=track.valence,
-                energy=track.energy,
-                popularity=track.popularity,
-                score=item.score,
-                reasons=item.reasons,
-            )
+            {
+                "track_id": track.track_id,
+                "title": track.title,
+                "artist": track.artist,
+                "genres": list(track.genres),
+                "valence": track.valence,
+                "energy": track.energy,
+                "popularity": track.popularity,
+                "score": item.score,
+                "reasons": item.reasons,
+            }
         )
-    response = AdaptiveResponse(
-        recommendation_id=recommendation_id,
-        strategy=arm,
-        cold_start=listener.cold_start,
-        comfort_boost=listener.comfort,
-        weights=used_weights,
-        tracks=tracks,
-        propensity=round(propensity, 6),
-        arm_probabilities={k: round(v, 6) for k, v in probabilities.items()},
-    )
-    payload = response.model_dump(mode="json")
-    track_ids = [t.track_id for t in tracks]
+    payload = {
+        "recommendation_id": recommendation_id,
+        "strategy": arm,
+        "cold_start": listener.cold_start,
+        "comfort_boost": listener.comfort,
+        "weights": used_weights,
+        "tracks": tracks,
+        "propensity": round(propensity, 6),
+        "arm_probabilities": {k: round(v, 6) for k, v in probabilities.items()},
+    }
+    track_ids = [t["track_id"] for t in tracks]
     created_at = datetime.now(UTC).isoformat()
     replayed = await log.commit(
         user_id=user_id,
@@ -168,7 +178,7 @@ async def adaptive(body: AdaptiveRequest, request: Request, principal: CurrentPr
             "propensity": propensity,
             "arm_probabilities": probabilities,
             "track_ids": track_ids,
-            "scores": [t.score for t in tracks],
+            "scores": [t["score"] for t in tracks],
             "comfort": listener.comfort,
             "cold_start": listener.cold_start,
             "created_at": created_at,
