@@ -206,6 +206,34 @@ def through_gateway(gateway: str, token: str, user_id: str, runs: int) -> dict[s
     return results
 
 
+def long_conversation(gateway: str, token: str, user_id: str, sessions: int = 10) -> dict[str, Any]:
+    """Turn-by-turn latency over 50-turn conversations: the window and the context stay
+    bounded, so turn 50 should cost what turn 5 does."""
+    host, port = gateway.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    by_turn: dict[int, list[float]] = {}
+    try:
+        for _ in range(sessions):
+            connection.request("DELETE", f"/api/v1/v5/session/{user_id}", headers=headers)
+            connection.getresponse().read()
+            for turn in range(1, 51):
+                body = orjson.dumps({"user_id": user_id, "message": MESSAGES[turn % len(MESSAGES)]})
+                started = time.perf_counter()
+                connection.request(
+                    "POST", "/api/v1/v5/conversation/continue", body=body, headers=headers
+                )
+                response = connection.getresponse()
+                response.read()
+                by_turn.setdefault(turn, []).append((time.perf_counter() - started) * 1000)
+                assert response.status == 200
+    finally:
+        connection.close()
+    early = [v for t in range(1, 6) for v in by_turn[t]]
+    late = [v for t in range(46, 51) for v in by_turn[t]]
+    return {"turns_1_5": percentiles(early), "turns_46_50": percentiles(late)}
+
+
 def session_memory(cluster: LocalCluster, gateway: str, token: str, user_id: str) -> int:
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=gateway, headers=headers, timeout=10) as client:
@@ -258,6 +286,13 @@ def report(results: dict[str, Any]) -> str:
         f"| Redis memory of a 10-turn session | 1 | {results['session_bytes']} bytes | | | "
         "<= 4096 bytes |"
     )
+    long = results["long_conversation"]
+    rows.append(
+        f"| 50-turn conversations (10): turns 1-5 / turns 46-50, gateway | "
+        f"{long['turns_1_5']['n']} | {long['turns_1_5']['p50']} / {long['turns_46_50']['p50']} | "
+        f"{long['turns_1_5']['p95']} / {long['turns_46_50']['p95']} | "
+        f"{long['turns_1_5']['p99']} / {long['turns_46_50']['p99']} | no slowdown |"
+    )
     return "\n".join(rows) + "\n"
 
 
@@ -278,6 +313,7 @@ def main() -> int:
         results: dict[str, Any] = {
             "gateway": through_gateway(gateway, token, user_id, args.runs),
             "session_bytes": session_memory(cluster, gateway, token, user_id),
+            "long_conversation": long_conversation(gateway, token, user_id),
         }
         results["in_process"] = in_process(cluster, token, user_id, args.runs)
     finally:

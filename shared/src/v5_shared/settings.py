@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = Field(default=3600, ge=1)
     # How often each replica checks whether the catalog was replaced.
     catalog_poll_seconds: float = Field(default=5.0, gt=0)
+    # Comfort applies when the latest mood's valence is below this, or the trend declines.
+    comfort_valence_threshold: float = Field(default=-0.2, ge=-1, le=1)
 
     log_level: str = "info"
     access_log: bool = True

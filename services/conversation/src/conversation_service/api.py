@@ -123,7 +123,9 @@ async def continue_conversation(
     artists, genres, moods = snapshot.context.as_maps()
     clear = clarity(artists, genres, moods, turns=snapshot.turn)
     latest = valences[-1] if valences else None
-    comfort = comfort_applies(trend, latest)
+    comfort = comfort_applies(
+        trend, latest, low=request.app.state.settings.comfort_valence_threshold
+    )
     reply = compose_reply(
         understanding,
         turn=snapshot.turn,

@@ -13,8 +13,6 @@ class RecommendationSettings(Settings):
     # How long a served recommendation stays in Redis for the reward endpoint; older ones
     # are found in PostgreSQL.
     recommendation_cache_seconds: int = Field(default=7 * 24 * 3600, ge=60)
-    # Comfort applies when the latest mood's valence is below this, or the trend declines.
-    comfort_valence_threshold: float = Field(default=-0.2, ge=-1, le=1)
 
 
 @lru_cache(maxsize=1)
