@@ -15,6 +15,7 @@ from v5_shared.datastores import DataStores
 from v5_shared.domain.bandit import ARMS, prior_from_aggregate
 from v5_shared.domain.comfort import comfort_applies
 from v5_shared.domain.trajectory import valence_trend
+from v5_shared.responses import FastJSONResponse
 from v5_shared.schemas import iso
 from v5_shared.sessions import SessionContext, SessionStore, TurnConflict
 
@@ -137,7 +138,7 @@ async def continue_conversation(
         seed=f"{snapshot.session_id}:{snapshot.turn}",
     )
     mood = understanding.mood
-    return ContinueResponse(
+    response = ContinueResponse(
         session_id=snapshot.session_id,
         turn=snapshot.turn,
         reply=reply,
@@ -154,6 +155,8 @@ async def continue_conversation(
         target_energy=understanding.target_energy,
         comfort=comfort,
     )
+    # Already a validated ContinueResponse: rendered directly, not validated a second time.
+    return FastJSONResponse(response.model_dump())
 
 
 @session_router.get("/{user_id}/status", response_model=SessionStatus, responses=USER_RESPONSES)
