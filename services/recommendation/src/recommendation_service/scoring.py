@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from v5_shared.catalog.genres import canonical_genre
+from v5_shared.domain.weights import DEFAULT_WEIGHTS, WEIGHT_NAMES
 
 from .catalog import MOOD_GRID, CatalogIndex, describe_track
 
@@ -46,16 +47,6 @@ _FeatureLookup = Callable[[str], tuple[float, float] | None]
 I32 = npt.NDArray[np.int32]
 Indices = npt.NDArray[np.intp]
 
-WEIGHT_NAMES: tuple[str, ...] = (
-    "genre_match", "artist_match", "mood_match", "energy_match", "valence_match",
-    "taste_match", "popularity", "novelty", "diversity",
-)  # fmt: skip
-# The documented defaults (ARCHITECTURE.md), used for a weight the caller left out.
-DEFAULT_WEIGHTS: dict[str, float] = {
-    "genre_match": 0.8, "artist_match": 0.6, "mood_match": 0.7, "energy_match": 0.5,
-    "valence_match": 0.5, "taste_match": 0.6, "popularity": 0.4, "novelty": 0.3,
-    "diversity": 0.3,
-}  # fmt: skip
 
 # Uniform noise added to the candidates' relevance: small next to real preference gaps,
 # enough that asking twice does not return exactly the same list. Drawn for the pool only
