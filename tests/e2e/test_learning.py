@@ -7,6 +7,7 @@ import time
 import asyncpg
 import httpx
 import pytest
+import redis
 
 from v5_cluster.cluster import LocalCluster
 
@@ -212,3 +213,11 @@ def test_impressions_reach_postgresql_with_propensities(
     assert all(0 < r["propensity"] <= 1 and len(r["track_ids"]) == 3 for r in rows)
     pulls = sum(arm["pulls"] for arm in listener.status().json()["bandit"].values())
     assert pulls == 5
+    # Stored entries leave the stream: it holds only what is still in flight.
+    stream = redis.Redis(port=cluster.config.redis_port)
+    leftover = [
+        fields
+        for _id, fields in stream.xrange("v5:impressions")
+        if listener.user_id.encode() in fields[b"impression"]
+    ]
+    assert leftover == []

@@ -19,9 +19,9 @@ from .idempotency import (
 )
 
 IMPRESSION_STREAM = "v5:impressions"
-# The stream is trimmed (approximately) to this many entries; the consumer keeps up with it
-# by far, so trimming only bounds memory if the learning service is down for long.
-IMPRESSION_STREAM_MAX = 1_000_000
+# The learning service deletes entries once stored; this cap (approximate trimming) only
+# bounds memory while it is down for long, at the price of the oldest unstored impressions.
+IMPRESSION_STREAM_MAX = 200_000
 
 
 def recommendation_key(recommendation_id: str) -> str:

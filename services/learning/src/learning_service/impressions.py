@@ -107,7 +107,13 @@ class ImpressionConsumer:
             aggregate = await learning_store.aggregate_posteriors(conn)
             priors = {arm: prior_from_aggregate(aggregate.get(arm)) for arm in ARMS}
             stored = await learning_store.insert_impressions(conn, impressions, priors)
-        await redis.xack(IMPRESSION_STREAM, GROUP, *[entry_id for entry_id, _ in entries])
+        ids = [entry_id for entry_id, _ in entries]
+        # Stored and acknowledged: nobody needs the entries any more, and deleting them keeps
+        # the stream's memory to what is still in flight.
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.xack(IMPRESSION_STREAM, GROUP, *ids)
+            pipe.xdel(IMPRESSION_STREAM, *ids)
+            await pipe.execute()
         self.stored += stored
         return stored
 
