@@ -34,14 +34,15 @@ def recent_key(user_id: str) -> str:
 
 _COMMIT = """
 local idem, rec, recent, stream = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local fingerprint, response, record, impression = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local rec_ttl, recent_max, idem_ttl, stream_max = ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8]
+local fingerprint, response, impression = ARGV[1], ARGV[2], ARGV[3]
+local rec_ttl, recent_max, idem_ttl, stream_max = ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7]
 if idem ~= '' then
   local stored = redis.call('GET', idem)
   if stored then return {'replay', stored} end
 end
-redis.call('SET', rec, record, 'EX', rec_ttl)
-for i = 9, #ARGV do
+-- The impression itself is what the reward endpoint looks up (user, arm, tracks).
+redis.call('SET', rec, impression, 'EX', rec_ttl)
+for i = 8, #ARGV do
   redis.call('LPUSH', recent, ARGV[i])
 end
 redis.call('LTRIM', recent, 0, recent_max - 1)
@@ -80,7 +81,6 @@ class RecommendationLog:
         user_id: str,
         recommendation_id: str,
         response: dict[str, Any],
-        record: dict[str, Any],
         impression: dict[str, Any],
         track_ids: list[str],
         idempotency: IdempotencyRequest | None,
@@ -96,8 +96,7 @@ class RecommendationLog:
             ],
             args=[
                 idempotency.fingerprint if idempotency else "",
-                orjson.dumps(response),
-                orjson.dumps(record),
+                orjson.dumps(response) if idempotency else b"",
                 orjson.dumps(impression),
                 self._cache_seconds,
                 self._novelty_memory,

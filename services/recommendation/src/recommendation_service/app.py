@@ -3,6 +3,7 @@ play next."""
 
 from __future__ import annotations
 
+import numpy as np
 from fastapi import FastAPI
 
 from v5_shared.catalog.watcher import CatalogWatcher
@@ -32,6 +33,9 @@ def create_app(settings: RecommendationSettings | None = None) -> FastAPI:
             cache_seconds=settings.recommendation_cache_seconds,
             novelty_memory=settings.novelty_memory,
         )
+        # One generator per process (seeded from the OS once): making one per request
+        # costs more than the sampling it is used for.
+        app.state.rng = np.random.default_rng()
         app.state.readiness_checks["catalog"] = lambda: holder.loaded
         await holder.start()
 

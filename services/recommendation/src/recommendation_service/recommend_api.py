@@ -115,7 +115,7 @@ async def adaptive(body: AdaptiveRequest, request: Request, principal: CurrentPr
         has_feedback=weights.adjustment_count > 0 or learned.rewards.count > 0,
         comfort_low_valence=settings.comfort_valence_threshold,
     )
-    rng = np.random.default_rng()
+    rng: np.random.Generator = request.app.state.rng
     eligible = eligible_arms(comfort_applies=listener.comfort)
     posteriors: dict[str, Posterior] = {}
     for arm in eligible:
@@ -164,13 +164,6 @@ async def adaptive(body: AdaptiveRequest, request: Request, principal: CurrentPr
         user_id=user_id,
         recommendation_id=recommendation_id,
         response=payload,
-        record={
-            "user_id": user_id,
-            "arm": arm,
-            "propensity": propensity,
-            "track_ids": track_ids,
-            "created_at": created_at,
-        },
         impression={
             "recommendation_id": recommendation_id,
             "user_id": user_id,
