@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -210,6 +211,11 @@ class CatalogIndex:
         return pool[offset : offset + limit], len(pool)
 
     def popularity_summary(self) -> dict[str, float]:
+        return dict(self._popularity_summary)
+
+    @cached_property
+    def _popularity_summary(self) -> dict[str, float]:
+        # The catalog is immutable once built: the percentiles are computed once.
         if not self.tracks:
             return {"mean": 0.0, "p50": 0.0, "p90": 0.0}
         p50, p90 = np.percentile(self.popularity, [50, 90])
