@@ -105,3 +105,10 @@ def ensure_same_user(principal: Principal, user_id: str) -> None:
     """Object-level authorization: a user may act only on their own user_id."""
     if principal.user_id != user_id:
         raise HTTPException(status_code=403, detail="forbidden: that user_id is not yours")
+
+
+# OpenAPI "responses" for an operation scoped to the caller's own user_id.
+USER_SCOPED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing, malformed, tampered or expired token"},
+    403: {"description": "another user's user_id or recommendation_id"},
+}

@@ -59,45 +59,9 @@ async def weights_of(conn: asyncpg.Connection, user_id: str) -> WeightsState:
     return WeightsState(_merge_defaults(row["weights"]), row["adjustment_count"], row["updated_at"])
 
 
-async def arms_of(conn: asyncpg.Connection, user_id: str) -> dict[str, ArmState]:
-    rows = await conn.fetch(
-        "SELECT arm, alpha, beta, pulls FROM bandit_arms WHERE user_id = $1", user_id
-    )
-    return {r["arm"]: ArmState(r["alpha"], r["beta"], r["pulls"]) for r in rows}
-
-
 async def aggregate_posteriors(conn: asyncpg.Connection) -> dict[str, Posterior]:
     rows = await conn.fetch("SELECT arm, alpha, beta FROM bandit_aggregate")
     return {r["arm"]: Posterior(r["alpha"], r["beta"]) for r in rows}
-
-
-async def reward_summary(conn: asyncpg.Connection, user_id: str) -> RewardSummary:
-    row = await conn.fetchrow(
-        "SELECT count(*) AS n, coalesce(sum(reward), 0) AS total FROM feedback_events"
-        " WHERE user_id = $1",
-        user_id,
-    )
-    assert row is not None
-    return RewardSummary(int(row["n"]), float(row["total"]))
-
-
-async def liked_track_ids(conn: asyncpg.Connection, user_id: str, limit: int = 50) -> list[str]:
-    """The tracks this listener liked or saved most recently, by either feedback path."""
-    rows = await conn.fetch(
-        """
-        SELECT track_id FROM (
-            SELECT track_id, created_at AS at FROM feedback_events
-            WHERE user_id = $1 AND event IN ('like', 'save')
-            UNION ALL
-            SELECT track_id, changed_at AS at FROM weight_changes
-            WHERE user_id = $1 AND feedback IN ('like', 'save') AND track_id IS NOT NULL
-        ) liked
-        GROUP BY track_id ORDER BY max(at) DESC LIMIT $2
-        """,
-        user_id,
-        limit,
-    )
-    return [r["track_id"] for r in rows]
 
 
 async def recommendation_of(

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = Field(default=3600, ge=1)
     # How often each replica checks whether the catalog was replaced.
     catalog_poll_seconds: float = Field(default=5.0, gt=0)
+    # Recently recommended tracks that count as "not new" (novelty), read by recommendation
+    # and by learning's feedback matching.
+    novelty_memory: int = Field(default=200, ge=1)
+    # How long a served recommendation stays in Redis for the reward endpoint; older ones
+    # are found in PostgreSQL.
+    recommendation_cache_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     # Comfort applies when the latest mood's valence is below this, or the trend declines.
     comfort_valence_threshold: float = Field(default=-0.2, ge=-1, le=1)
 

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from v5_shared import idempotency, learning_store
-from v5_shared.auth import CurrentPrincipal, ensure_same_user
+from v5_shared.auth import USER_SCOPED_RESPONSES, CurrentPrincipal, ensure_same_user
 from v5_shared.catalog.watcher import CatalogWatcher
 from v5_shared.datastores import DataStores
 from v5_shared.domain.bandit import ARMS, prior_from_aggregate
@@ -40,11 +40,6 @@ from .understanding import EntityMatcher, Understanding, understand
 
 conversation_router = APIRouter(prefix="/api/v1/v5/conversation", tags=["conversation"])
 session_router = APIRouter(prefix="/api/v1/v5/session", tags=["session"])
-
-USER_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing or invalid token"},
-    403: {"description": "another user's user_id"},
-}
 
 
 def _context_out(context: SessionContext, window: int) -> ContextOut:
@@ -82,7 +77,7 @@ def _turn_record(understanding: Understanding, message: str, at: str) -> dict[st
 
 
 @conversation_router.post(
-    "/continue", response_model=ContinueResponse, responses={**USER_RESPONSES, 409: {}}
+    "/continue", response_model=ContinueResponse, responses={**USER_SCOPED_RESPONSES, 409: {}}
 )
 async def continue_conversation(
     body: ContinueRequest, request: Request, principal: CurrentPrincipal
@@ -159,7 +154,9 @@ async def continue_conversation(
     return FastJSONResponse(response.model_dump())
 
 
-@session_router.get("/{user_id}/status", response_model=SessionStatus, responses=USER_RESPONSES)
+@session_router.get(
+    "/{user_id}/status", response_model=SessionStatus, responses=USER_SCOPED_RESPONSES
+)
 async def session_status(user_id: str, request: Request, principal: CurrentPrincipal) -> Any:
     ensure_same_user(principal, user_id)
     store: SessionStore = request.app.state.sessions
@@ -222,7 +219,7 @@ async def session_status(user_id: str, request: Request, principal: CurrentPrinc
     )
 
 
-@session_router.delete("/{user_id}", status_code=204, responses=USER_RESPONSES)
+@session_router.delete("/{user_id}", status_code=204, responses=USER_SCOPED_RESPONSES)
 async def end_session(user_id: str, request: Request, principal: CurrentPrincipal) -> Response:
     ensure_same_user(principal, user_id)
     store: SessionStore = request.app.state.sessions

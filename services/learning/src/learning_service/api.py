@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 
 from v5_shared import idempotency, learning_store
-from v5_shared.auth import CurrentPrincipal, ensure_same_user
+from v5_shared.auth import USER_SCOPED_RESPONSES, CurrentPrincipal, ensure_same_user
 from v5_shared.catalog.model import Track
 from v5_shared.catalog.watcher import CatalogWatcher
 from v5_shared.datastores import DataStores
@@ -39,9 +39,8 @@ from .settings import LearningSettings
 learning_router = APIRouter(prefix="/api/v1/v5/learning", tags=["learning"])
 feedback_router = APIRouter(prefix="/api/v1/v5/feedback", tags=["feedback"])
 
-USER_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing or invalid token"},
-    403: {"description": "another user's user_id or recommendation"},
+USER_RESPONSES = {
+    **USER_SCOPED_RESPONSES,
     404: {"description": "unknown track_id or recommendation_id"},
 }
 

@@ -27,7 +27,9 @@ def create_app(settings: LearningSettings | None = None) -> FastAPI:
         stores = app.state.stores
         app.state.sessions = SessionStore(stores.redis, ttl_seconds=settings.session_ttl_seconds)
         app.state.recommendation_log = RecommendationLog(
-            stores.redis, cache_seconds=settings.recommendation_cache_seconds, novelty_memory=200
+            stores.redis,
+            cache_seconds=settings.recommendation_cache_seconds,
+            novelty_memory=settings.novelty_memory,
         )
         watcher = CatalogWatcher(
             stores, build_track_lookup, poll_seconds=settings.catalog_poll_seconds

@@ -13,8 +13,6 @@ class LearningSettings(Settings):
     # Impressions stored per PostgreSQL batch, and how long to wait for a batch to fill.
     impression_batch_size: int = Field(default=500, ge=1)
     impression_block_ms: int = Field(default=500, ge=10)
-    # Recommendations served in Redis (for a moment-later reward) stay this long.
-    recommendation_cache_seconds: int = Field(default=7 * 24 * 3600, ge=60)
 
 
 @lru_cache(maxsize=1)
