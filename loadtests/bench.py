@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import orjson
 import redis
+import uvloop
 
 from v5_cluster.cluster import LocalCluster
 from v5_cluster.config import REPO_ROOT, ephemeral_config
@@ -153,6 +154,8 @@ def in_process(cluster: LocalCluster, token: str, user_id: str, runs: int) -> di
         async with recommendation.router.lifespan_context(recommendation):
             tracks = generate_catalog(seed=7, n_tracks=100_000, n_artists=8_000)
             watcher = recommendation.state.catalog
+            # Stopped, or its next poll would put the stored (default) catalog back.
+            await watcher.stop()
             watcher.view = CatalogIndex(version=10_000, tracks=tracks)
             watcher.version = 10_000
             driver = AsgiDriver(recommendation)
@@ -164,7 +167,8 @@ def in_process(cluster: LocalCluster, token: str, user_id: str, runs: int) -> di
                 warmup=30, runs=runs,
             )  # fmt: skip
 
-    asyncio.run(run())
+    # The event loop the services run on.
+    uvloop.run(run())
     return results
 
 

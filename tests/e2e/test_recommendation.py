@@ -129,3 +129,31 @@ def test_request_context_mood_and_artists(api: httpx.Client, listener: Listener)
 def test_invalid_requests_are_422(listener: Listener, body: dict) -> None:
     response = listener.recommend(**body)
     assert response.status_code == 422, response.text
+
+
+def test_every_replica_uses_a_weight_change_at_once(listener: Listener) -> None:
+    # genre_match is tilted by no arm: whatever the arm, the list is scored with the
+    # listener's own value. Several calls per step reach every replica (round robin), and
+    # the first round leaves the old state in each replica's memory.
+    for value in (0.123, 0.456, 0.789):
+        for _ in range(6):
+            body = listener.recommend(limit=3).json()
+            assert body["weights"]["genre_match"] != value
+        changed = listener.adjust({"action": "explicit", "weights": {"genre_match": value}})
+        assert changed.status_code == 200, changed.text
+        for _ in range(6):
+            assert listener.recommend(limit=3).json()["weights"]["genre_match"] == value
+
+
+def test_every_replica_sees_a_reward_at_once(listener: Listener) -> None:
+    # A listener with no session and no feedback is a cold start, on every replica...
+    served = [listener.recommend(limit=3).json() for _ in range(6)]
+    assert all(body["cold_start"] for body in served)
+    rewarded = listener.reward(
+        recommendation_id=served[0]["recommendation_id"],
+        track_id=served[0]["tracks"][0]["track_id"],
+        event="complete",
+    )
+    assert rewarded.status_code == 200, rewarded.text
+    # ... and is not once it has given feedback, on every replica.
+    assert not any(listener.recommend(limit=3).json()["cold_start"] for _ in range(6))

@@ -263,12 +263,13 @@ async def insert_impressions(
     conn: asyncpg.Connection,
     impressions: Sequence[dict[str, Any]],
     priors: Mapping[str, Posterior],
-) -> int:
+) -> tuple[int, list[str]]:
     """Store a batch of served recommendations (idempotent: a redelivered one is skipped) and
     count each as a pull of its arm for its user (an arm seen for the first time starts
-    from its prior)."""
+    from its prior). Returns how many were stored and the users who got a new posterior
+    row, the only change here that recommendations read."""
     if not impressions:
-        return 0
+        return 0, []
     rows = await conn.fetch(
         """
         INSERT INTO recommendations (recommendation_id, user_id, arm, propensity,
@@ -288,16 +289,20 @@ async def insert_impressions(
     pulls: dict[tuple[str, str], int] = {}
     for r in rows:
         pulls[(r["user_id"], r["arm"])] = pulls.get((r["user_id"], r["arm"]), 0) + 1
-    if pulls:
-        await conn.executemany(
-            """
-            INSERT INTO bandit_arms AS b (user_id, arm, alpha, beta, pulls)
-            VALUES ($1, $2, $3, $4, $5)
-            ON CONFLICT (user_id, arm) DO UPDATE SET pulls = b.pulls + $5
-            """,
-            [
-                (user, arm, priors[arm].alpha, priors[arm].beta, n)
-                for (user, arm), n in pulls.items()
-            ],
-        )
-    return len(rows)
+    if not pulls:
+        return 0, []
+    keys = sorted(pulls)  # one lock order for every batch: concurrent batches cannot deadlock
+    created = await conn.fetch(
+        """
+        INSERT INTO bandit_arms AS b (user_id, arm, alpha, beta, pulls)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::float8[], $5::int[])
+        ON CONFLICT (user_id, arm) DO UPDATE SET pulls = b.pulls + excluded.pulls
+        RETURNING user_id, xmax = 0 AS created
+        """,
+        [user for user, _ in keys],
+        [arm for _, arm in keys],
+        [priors[arm].alpha for _, arm in keys],
+        [priors[arm].beta for _, arm in keys],
+        [pulls[key] for key in keys],
+    )
+    return len(rows), [r["user_id"] for r in created if r["created"]]

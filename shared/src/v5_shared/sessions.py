@@ -47,11 +47,12 @@ if idem ~= '' then
   end
 end
 
-local session_id = redis.call('HGET', meta, 'session_id')
+local started = redis.call('HMGET', meta, 'session_id', 'created_at')
+local session_id, created_at = started[1], started[2]
 if not session_id then
   -- No live session (first message, or the last one expired): start a new one.
   redis.call('DEL', window, ctx, traj)
-  session_id = candidate_id
+  session_id, created_at = candidate_id, now
   redis.call('HSET', meta, 'session_id', session_id, 'created_at', now, 'turns', 0)
 end
 local turn = redis.call('HINCRBY', meta, 'turns', 1)
@@ -59,21 +60,29 @@ redis.call('HSET', meta, 'last_active_at', now)
 
 -- turn_rest / point_rest are JSON objects without their opening brace; the turn number is
 -- only known here, so it is put in front.
-redis.call('RPUSH', window, '{"turn":' .. turn .. ',' .. turn_rest)
+local window_length = redis.call('RPUSH', window, '{"turn":' .. turn .. ',' .. turn_rest)
 redis.call('LTRIM', window, -window_size, -1)
 
+-- Decay every entity, forget the faint ones, add the mentions: computed here and written
+-- back with one HSET (and at most one HDEL), not one command per entity.
 local fields = redis.call('HGETALL', ctx)
+local weights, forgotten = {}, {}
 for i = 1, #fields, 2 do
   local weight = tonumber(fields[i + 1]) * decay
-  if weight < floor then
-    redis.call('HDEL', ctx, fields[i])
-  else
-    redis.call('HSET', ctx, fields[i], string.format('%.6f', weight))
-  end
+  if weight < floor then forgotten[fields[i]] = true else weights[fields[i]] = weight end
 end
 for _, name in ipairs(mentions) do
-  redis.call('HINCRBYFLOAT', ctx, name, 1)
+  weights[name] = (weights[name] or 0) + 1
+  forgotten[name] = nil
 end
+local dropped, pairs_out = {}, {}
+for name in pairs(forgotten) do dropped[#dropped + 1] = name end
+for name, weight in pairs(weights) do
+  pairs_out[#pairs_out + 1] = name
+  pairs_out[#pairs_out + 1] = string.format('%.6g', weight)
+end
+if #dropped > 0 then redis.call('HDEL', ctx, unpack(dropped)) end
+if #pairs_out > 0 then redis.call('HSET', ctx, unpack(pairs_out)) end
 
 if point_rest ~= '' then
   redis.call('RPUSH', traj, '{"turn":' .. turn .. ',' .. point_rest)
@@ -85,14 +94,15 @@ for _, key in ipairs({meta, window, ctx, traj}) do
 end
 
 local snapshot = {
-  session_id, turn, redis.call('LLEN', window), redis.call('HGET', meta, 'created_at'),
-  redis.call('HGETALL', ctx), redis.call('LRANGE', traj, 0, -1),
+  session_id, turn, math.min(window_length, window_size), created_at, pairs_out,
+  redis.call('LRANGE', traj, 0, -1),
 }
-local encoded = cjson.encode(snapshot)
 if idem ~= '' then
+  -- Encoded only for the replay record; the caller gets the snapshot as a plain reply.
+  local encoded = cjson.encode(snapshot)
   redis.call('SET', idem, cjson.encode({fp = fingerprint, snap = encoded}), 'EX', idem_ttl)
 end
-return {'applied', encoded}
+return {'applied', snapshot}
 """
 
 
@@ -172,27 +182,44 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _decode_snapshot(encoded: str | bytes) -> TurnSnapshot:
-    session_id, turn, window, created_at, pairs, points = orjson.loads(encoded)
+def _decode_snapshot(snapshot: list[Any] | str | bytes) -> TurnSnapshot:
+    """From the script's reply (a list) or from a replay record (the same list as JSON)."""
+    parts = orjson.loads(snapshot) if isinstance(snapshot, str | bytes) else snapshot
+    session_id, turn, window, created_at, pairs, points = parts
     return TurnSnapshot(
-        session_id=str(session_id),
+        session_id=_text(session_id),
         turn=int(turn),
         window=int(window),
-        created_at=str(created_at),
+        created_at=_text(created_at),
         context=_context_from_pairs(_as_list(pairs)),
         points=[orjson.loads(p) for p in _as_list(points)],
     )
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 _READ = """
-local extra = {}
+local extra, value = {}, false
 if tonumber(ARGV[1]) > 0 then extra = redis.call('LRANGE', KEYS[5], 0, tonumber(ARGV[1]) - 1) end
+if KEYS[6] ~= '' then value = redis.call('GET', KEYS[6]) end
 return {
   redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1),
   redis.call('HGETALL', KEYS[3]), redis.call('LRANGE', KEYS[4], 0, -1),
-  redis.call('TTL', KEYS[1]), extra,
+  redis.call('TTL', KEYS[1]), extra, value,
 }
 """
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRead:
+    """The session, with the head of another list and one value of the same user's, read in
+    the same atomic script."""
+
+    session: SessionState
+    extra_list: list[bytes]
+    value: bytes | None
 
 
 def _pairs_to_dict(pairs: list[Any]) -> dict[Any, Any]:
@@ -246,22 +273,23 @@ class SessionStore:
         return _decode_snapshot(result[1]), outcome == "replay"
 
     async def read(self, user_id: str) -> SessionState:
-        state, _ = await self.read_with_list(user_id, None, 0)
-        return state
+        return (await self.read_with(user_id)).session
 
-    async def read_with_list(
-        self, user_id: str, list_key: str | None, list_length: int
-    ) -> tuple[SessionState, list[bytes]]:
-        """The session, and optionally the head of another list of this user's, in one
-        round trip (MULTI, so the session's parts are from the same moment)."""
-        keys = session_keys(user_id)
-        if list_key is not None:
-            keys.append(list_key)
+    async def read_with(
+        self, user_id: str, *, list_key: str = "", list_length: int = 0, value_key: str = ""
+    ) -> SessionRead:
+        """The session, the first ``list_length`` items of ``list_key`` and the value at
+        ``value_key`` (keys of this user's, in the same hash slot), in one round trip."""
+        keys = [*session_keys(user_id), list_key, value_key]
         # One script: a single command to send and parse, and atomic like MULTI.
-        meta, window, ctx, traj, ttl, extra = await self._read(
-            keys=keys, args=[max(list_length, 1) if list_key is not None else 0]
+        meta, window, ctx, traj, ttl, extra, value = await self._read(
+            keys=keys, args=[max(list_length, 1) if list_key else 0]
         )
-        return self._state(_pairs_to_dict(meta), window, _pairs_to_dict(ctx), traj, ttl), extra
+        return SessionRead(
+            self._state(_pairs_to_dict(meta), window, _pairs_to_dict(ctx), traj, ttl),
+            list(extra),
+            value or None,
+        )
 
     @staticmethod
     def _state(meta: Any, window: Any, ctx: Any, traj: Any, ttl: Any) -> SessionState:

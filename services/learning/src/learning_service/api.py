@@ -1,10 +1,13 @@
 """Thin routes for the weights and rewards. Every write is one PostgreSQL transaction that
-also records the Idempotency-Key, under a row lock or in single atomic statements."""
+also records the Idempotency-Key, under a row lock or in single atomic statements; once it
+has committed, the listener's learning version moves so that every recommendation replica
+rereads it."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from fastapi import APIRouter, HTTPException, Request
 
 from v5_shared import idempotency, learning_store
@@ -20,6 +23,7 @@ from v5_shared.domain.weights import (
     default_weights,
     track_feature_matches,
 )
+from v5_shared.learning_versions import mark_changed
 from v5_shared.recommendations import RecommendationLog
 from v5_shared.responses import FastJSONResponse
 from v5_shared.schemas import iso
@@ -110,42 +114,57 @@ async def post_weights(
             raise HTTPException(status_code=404, detail="unknown track_id")
         matches = await _feedback_matches(request, user_id, track)
 
+    stored: idempotency.StoredResponse | None = None
     async with stores.transaction() as conn:
         if idem is not None:
             stored = await idempotency.pg_claim(conn, user_id, idem)
-            if stored is not None:
-                return idempotency.replay(stored, idem)
-        current = await learning_store.lock_weights(conn, user_id)
-        if isinstance(action, FeedbackAction):
-            assert matches is not None
-            after = apply_feedback(
-                current.weights,
-                matches,
-                action.feedback,
-                learning_rate=settings.weight_learning_rate,
-            )
-            saved = await learning_store.save_weights(
-                conn,
-                user_id,
-                action="feedback",
-                before=current.weights,
-                after=after,
-                track_id=action.track_id,
-                feedback=action.feedback,
-            )
-        elif isinstance(action, ExplicitAction):
-            after = apply_explicit(current.weights, action.weights)
-            saved = await learning_store.save_weights(
-                conn, user_id, action="explicit", before=current.weights, after=after
-            )
-        else:
-            saved = await learning_store.save_weights(
-                conn, user_id, action="reset", before=current.weights, after=default_weights()
-            )
-        payload = _weights_out(user_id, saved).model_dump(mode="json")
-        if idem is not None:
-            await idempotency.pg_store(conn, user_id, idem, 200, payload)
+        if stored is None:
+            payload = await _adjust_weights(conn, user_id, action, matches, settings)
+            if idem is not None:
+                await idempotency.pg_store(conn, user_id, idem, 200, payload)
+    # After the commit; on a replay too, in case the first attempt failed right here.
+    await mark_changed(stores.redis, [user_id])
+    if stored is not None and idem is not None:
+        return idempotency.replay(stored, idem)
     return FastJSONResponse(payload)
+
+
+async def _adjust_weights(
+    conn: asyncpg.Connection,
+    user_id: str,
+    action: WeightsAction,
+    matches: dict[str, float] | None,
+    settings: LearningSettings,
+) -> dict[str, Any]:
+    """Lock the weights row, apply the action, record the change; the response body."""
+    current = await learning_store.lock_weights(conn, user_id)
+    if isinstance(action, FeedbackAction):
+        assert matches is not None
+        after = apply_feedback(
+            current.weights,
+            matches,
+            action.feedback,
+            learning_rate=settings.weight_learning_rate,
+        )
+        saved = await learning_store.save_weights(
+            conn,
+            user_id,
+            action="feedback",
+            before=current.weights,
+            after=after,
+            track_id=action.track_id,
+            feedback=action.feedback,
+        )
+    elif isinstance(action, ExplicitAction):
+        after = apply_explicit(current.weights, action.weights)
+        saved = await learning_store.save_weights(
+            conn, user_id, action="explicit", before=current.weights, after=after
+        )
+    else:
+        saved = await learning_store.save_weights(
+            conn, user_id, action="reset", before=current.weights, after=default_weights()
+        )
+    return _weights_out(user_id, saved).model_dump(mode="json")
 
 
 @feedback_router.post(
@@ -180,35 +199,45 @@ async def reward(body: RewardRequest, request: Request, principal: CurrentPrinci
         )
     arm = served["arm"]
     value = reward_for(body.event, body.listen_ratio)
+    stored: idempotency.StoredResponse | None = None
     async with stores.transaction() as conn:
         if idem is not None:
             stored = await idempotency.pg_claim(conn, body.user_id, idem)
-            if stored is not None:
-                return idempotency.replay(stored, idem)
-        aggregate = await learning_store.aggregate_posteriors(conn)
-        posterior = await learning_store.apply_reward(
-            conn,
-            body.user_id,
-            arm,
-            prior=prior_from_aggregate(aggregate.get(arm)),
-            alpha_increment=(1 + value) / 2,
-            beta_increment=(1 - value) / 2,
-        )
-        await learning_store.insert_feedback_event(
-            conn,
-            user_id=body.user_id,
-            recommendation_id=body.recommendation_id,
-            track_id=body.track_id,
-            event=body.event,
-            listen_ratio=body.listen_ratio,
-            reward=value,
-            arm=arm,
-        )
-        payload = RewardOut(
-            reward=round(value, 6),
-            strategy=arm,
-            posterior=PosteriorOut(alpha=posterior.alpha, beta=posterior.beta),
-        ).model_dump(mode="json")
-        if idem is not None:
-            await idempotency.pg_store(conn, body.user_id, idem, 200, payload)
+        if stored is None:
+            payload = await _record_reward(conn, body, arm, value)
+            if idem is not None:
+                await idempotency.pg_store(conn, body.user_id, idem, 200, payload)
+    await mark_changed(stores.redis, [body.user_id])
+    if stored is not None and idem is not None:
+        return idempotency.replay(stored, idem)
     return FastJSONResponse(payload)
+
+
+async def _record_reward(
+    conn: asyncpg.Connection, body: RewardRequest, arm: str, value: float
+) -> dict[str, Any]:
+    """Add the reward to the posteriors and log the event; the response body."""
+    aggregate = await learning_store.aggregate_posteriors(conn)
+    posterior = await learning_store.apply_reward(
+        conn,
+        body.user_id,
+        arm,
+        prior=prior_from_aggregate(aggregate.get(arm)),
+        alpha_increment=(1 + value) / 2,
+        beta_increment=(1 - value) / 2,
+    )
+    await learning_store.insert_feedback_event(
+        conn,
+        user_id=body.user_id,
+        recommendation_id=body.recommendation_id,
+        track_id=body.track_id,
+        event=body.event,
+        listen_ratio=body.listen_ratio,
+        reward=value,
+        arm=arm,
+    )
+    return RewardOut(
+        reward=round(value, 6),
+        strategy=arm,
+        posterior=PosteriorOut(alpha=posterior.alpha, beta=posterior.beta),
+    ).model_dump(mode="json")

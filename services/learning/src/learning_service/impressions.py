@@ -18,6 +18,7 @@ from v5_shared import idempotency, learning_store
 from v5_shared.datastores import DataStores
 from v5_shared.domain.bandit import ARMS, prior_from_aggregate
 from v5_shared.errors import DEPENDENCY_ERRORS
+from v5_shared.learning_versions import mark_changed
 from v5_shared.logging import get_logger
 from v5_shared.recommendations import IMPRESSION_STREAM
 
@@ -106,7 +107,10 @@ class ImpressionConsumer:
         async with self._stores.transaction() as conn:
             aggregate = await learning_store.aggregate_posteriors(conn)
             priors = {arm: prior_from_aggregate(aggregate.get(arm)) for arm in ARMS}
-            stored = await learning_store.insert_impressions(conn, impressions, priors)
+            stored, new_posteriors = await learning_store.insert_impressions(
+                conn, impressions, priors
+            )
+        await mark_changed(redis, new_posteriors)
         ids = [entry_id for entry_id, _ in entries]
         # Stored and acknowledged: nobody needs the entries any more, and deleting them keeps
         # the stream's memory to what is still in flight.

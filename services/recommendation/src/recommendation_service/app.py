@@ -13,6 +13,7 @@ from v5_shared.sessions import SessionStore
 
 from .api import catalog_router
 from .catalog import CatalogIndex
+from .learning_cache import LearningCache
 from .recommend_api import recommendation_router
 from .settings import RecommendationSettings, get_recommendation_settings
 
@@ -32,6 +33,10 @@ def create_app(settings: RecommendationSettings | None = None) -> FastAPI:
             app.state.stores.redis,
             cache_seconds=settings.recommendation_cache_seconds,
             novelty_memory=settings.novelty_memory,
+        )
+        app.state.learning_cache = LearningCache(
+            max_entries=settings.learning_cache_entries,
+            max_age_seconds=settings.learning_cache_seconds,
         )
         # One generator per process (seeded from the OS once): making one per request
         # costs more than the sampling it is used for.

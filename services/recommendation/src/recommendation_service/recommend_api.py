@@ -24,11 +24,13 @@ from v5_shared.domain.bandit import (
     prior_from_aggregate,
 )
 from v5_shared.domain.lexicon import mood_of_text
+from v5_shared.learning_versions import learning_version_key
 from v5_shared.recommendations import RecommendationLog, recent_key
 from v5_shared.responses import FastJSONResponse
 from v5_shared.sessions import SessionStore
 
 from .catalog import CatalogIndex
+from .learning_cache import LearningCache
 from .listener import RequestedContext, build_listener
 from .schemas import AdaptiveRequest, AdaptiveResponse, RequestContext
 from .scoring import recommend
@@ -93,13 +95,21 @@ async def adaptive(body: AdaptiveRequest, request: Request, principal: CurrentPr
 
     requested = _requested(body.context, catalog)
 
-    # One Redis script, then one PostgreSQL query (gathering the two measured no faster).
-    session, recent_raw = await sessions.read_with_list(
-        user_id, recent_key(user_id), log.novelty_memory
+    # One Redis script: the session, the novelty list and the learning version; PostgreSQL
+    # only when this replica does not hold that version of the learning state.
+    read = await sessions.read_with(
+        user_id,
+        list_key=recent_key(user_id),
+        list_length=log.novelty_memory,
+        value_key=learning_version_key(user_id),
     )
-    async with stores.connection() as conn:
-        learned = await learning_store.listener_learning(conn, user_id)
-    recent = [r.decode() for r in recent_raw]
+    session, recent = read.session, [r.decode() for r in read.extra_list]
+    cache: LearningCache = request.app.state.learning_cache
+    learned = cache.get(user_id, read.value)
+    if learned is None:
+        async with stores.connection() as conn:
+            learned = await learning_store.listener_learning(conn, user_id)
+        cache.put(user_id, read.value, learned)
     weights, arms, aggregate = learned.weights, learned.arms, learned.aggregate
 
     listener = build_listener(

@@ -12,6 +12,7 @@ seed it.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -139,7 +140,7 @@ def choose_arm(
 
     probs: list[float] | None = None
     if method == "quadrature" and min(alphas) >= 1.0 and min(betas) >= 1.0:
-        probs = _propensities_quadrature(alphas, betas)
+        probs = _cached_quadrature(tuple(alphas), tuple(betas))
     if probs is None:
         probs = _propensities_monte_carlo(alphas, betas, rng, propensity_samples)
 
@@ -170,6 +171,14 @@ _GRID_STEPS = np.linspace(0.0, 1.0, _GRID_POINTS)
 # The grid stays this far inside (0, 1) so that log(x) and log(1 - x) are finite and
 # 0 * log(0) never turns into NaN when alpha or beta is exactly 1.
 _GRID_EDGE = 1e-12
+
+
+@functools.lru_cache(maxsize=8192)
+def _cached_quadrature(alphas: tuple[float, ...], betas: tuple[float, ...]) -> list[float] | None:
+    # The probabilities depend on the posteriors only, and they repeat: every new listener
+    # starts from the same priors, and a listener's posteriors change only with a reward.
+    # (The result is shared between callers: they must not modify it.)
+    return _propensities_quadrature(alphas, betas)
 
 
 def _propensities_quadrature(alphas: Sequence[float], betas: Sequence[float]) -> list[float] | None:
