@@ -12,7 +12,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import Depends, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from .settings import ConfigurationError, Settings
 
@@ -82,21 +82,25 @@ class TokenVerifier:
         return Principal(user_id=subject, expires_at=float(claims["exp"]))
 
 
-# auto_error=False: a missing or non-Bearer header is answered by us, as 401 with the
-# challenge header (HTTPBearer's own answer would be a 403).
-bearer_scheme = HTTPBearer(auto_error=False, description="An access token from /auth/token")
+class BearerPrincipal(HTTPBearer):
+    """The caller, from the Bearer token: HTTPBearer's OpenAPI security scheme, with the
+    check done in the same single dependency (this runs on every request, and one
+    dependency with no model to build is measurably cheaper than two)."""
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+        token = token.strip()
+        # A missing or non-Bearer header is answered by us, as 401 with the challenge
+        # header (HTTPBearer's own answer would be a 403).
+        if scheme.lower() != "bearer" or not token:
+            raise unauthorized("not authenticated")
+        verifier: TokenVerifier = request.app.state.token_verifier
+        return verifier.verify(token)
 
 
-async def current_principal(
-    request: Request,
-    credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
-) -> Principal:
-    if credentials is None or not credentials.credentials.strip():
-        raise unauthorized("not authenticated")
-    # async, so FastAPI does not hand this to a thread: a cached check takes microseconds.
-    verifier: TokenVerifier = request.app.state.token_verifier
-    return verifier.verify(credentials.credentials.strip())
-
+current_principal = BearerPrincipal(
+    auto_error=False, scheme_name="HTTPBearer", description="An access token from /auth/token"
+)
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 

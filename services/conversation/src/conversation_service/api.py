@@ -17,7 +17,7 @@ from v5_shared.domain.comfort import comfort_applies
 from v5_shared.domain.trajectory import valence_trend
 from v5_shared.responses import FastJSONResponse
 from v5_shared.schemas import iso
-from v5_shared.sessions import SessionContext, SessionStore, TurnConflict
+from v5_shared.sessions import SessionContext, SessionStore, TurnConflict, WeightedName
 
 from .clarity import clarity
 from .reply import compose_reply
@@ -33,7 +33,6 @@ from .schemas import (
     SessionStatus,
     TrajectoryOut,
     TrajectoryPoint,
-    TrajectorySummary,
     WindowTurn,
 )
 from .understanding import EntityMatcher, Understanding, understand
@@ -133,25 +132,39 @@ async def continue_conversation(
         seed=f"{snapshot.session_id}:{snapshot.turn}",
     )
     mood = understanding.mood
-    response = ContinueResponse(
-        session_id=snapshot.session_id,
-        turn=snapshot.turn,
-        reply=reply,
-        entities=Entities(
-            artists=understanding.artists, genres=understanding.genres, moods=understanding.moods
-        ),
-        context=_context_out(snapshot.context, snapshot.window),
-        mood=None
-        if mood is None
-        else MoodOut(label=mood.label, valence=mood.valence, arousal=mood.arousal),
-        trajectory=TrajectorySummary(trend=trend, points=len(valences), valence_slope=slope),
-        clarity=clear,
-        activity=understanding.activity,
-        target_energy=understanding.target_energy,
-        comfort=comfort,
+    context = snapshot.context
+    # Built as plain data in the shape of ContinueResponse (its schema documents it): this
+    # is the hot path, and pydantic would build and then dump a dozen nested models.
+    return FastJSONResponse(
+        {
+            "session_id": snapshot.session_id,
+            "turn": snapshot.turn,
+            "reply": reply,
+            "entities": {
+                "artists": understanding.artists,
+                "genres": understanding.genres,
+                "moods": understanding.moods,
+            },
+            "context": {
+                "window": snapshot.window,
+                "artists": _named(context.artists),
+                "genres": _named(context.genres),
+                "moods": _named(context.moods),
+            },
+            "mood": None
+            if mood is None
+            else {"label": mood.label, "valence": mood.valence, "arousal": mood.arousal},
+            "trajectory": {"trend": trend, "points": len(valences), "valence_slope": slope},
+            "clarity": clear,
+            "activity": understanding.activity,
+            "target_energy": understanding.target_energy,
+            "comfort": comfort,
+        }
     )
-    # Already a validated ContinueResponse: rendered directly, not validated a second time.
-    return FastJSONResponse(response.model_dump())
+
+
+def _named(items: list[WeightedName]) -> list[dict[str, Any]]:
+    return [{"name": i.name, "weight": i.weight} for i in items]
 
 
 @session_router.get(
