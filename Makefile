@@ -4,10 +4,11 @@ SHELL := /bin/bash
 # After `bootstrap`, everything runs from the locked environment in .venv.
 BIN := .venv/bin
 
-.PHONY: help bootstrap up down status logs clean test lint typecheck unit openapi bench
+.PHONY: help bootstrap up down status logs clean test lint typecheck unit openapi bench \
+	loadtest loadtest-ui capacity
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 bootstrap: ## install what is missing: Debian packages and the Python environment
 	@bash deploy/local/bootstrap.sh
@@ -46,3 +47,12 @@ test: bootstrap ## lint, type checks, unit, integration and end-to-end tests
 
 bench: bootstrap ## service-time benchmark: in-process and one-connection p50/p95/p99, session memory
 	@$(BIN)/python loadtests/bench.py
+
+loadtest: bootstrap ## 30 s smoke run of simulated listeners; fails on any error or non-2xx
+	@$(BIN)/python -m loadtests.smoke
+
+loadtest-ui: bootstrap ## locust's web UI on :8089 against a throwaway cluster, until Ctrl-C
+	@$(BIN)/python -m loadtests.ui
+
+capacity: bootstrap ## step and sustained load runs: reports/capacity.md (CAPACITY_ARGS="--help")
+	@$(BIN)/python -m loadtests.capacity $(CAPACITY_ARGS)

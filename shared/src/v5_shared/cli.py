@@ -1,4 +1,5 @@
-"""`v5ctl`: the operational commands (migrate, seed and import the catalog, make dev keys)."""
+"""`v5ctl`: the operational commands (migrate, seed and import the catalog, make dev keys,
+provision load-test listeners)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,43 @@ def _generate_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _provision_listeners(args: argparse.Namespace) -> int:
+    try:
+        from .provision import provision_listeners
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] != "identity_service":
+            raise
+        print(
+            "provision-listeners uses the identity service's hashing and token claims: run it "
+            "where identity_service is installed (the development environment, the identity "
+            "image)",
+            file=sys.stderr,
+        )
+        return 1
+    from .settings import ConfigurationError
+
+    prefix = {} if args.prefix is None else {"prefix": args.prefix}
+    try:
+        result = asyncio.run(
+            provision_listeners(args.database_url, count=args.count, out=Path(args.out), **prefix)
+        )
+    except (ValueError, ConfigurationError) as exc:
+        print(f"nothing provisioned: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{args.count} listeners in {result.path} "
+        f"({result.created} created, {result.existing} already there and left as they were)"
+    )
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="v5ctl", description=__doc__)
     parser.add_argument(
@@ -99,6 +137,24 @@ def build_parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("generate-keys", help="make a development Ed25519 key pair")
     keys.add_argument("--dir", required=True, help="folder for jwt_private.pem/jwt_public.pem")
     keys.set_defaults(handler=_generate_keys)
+
+    listeners = commands.add_parser(
+        "provision-listeners",
+        help="create load-test accounts in one batch and write their access tokens",
+        description=(
+            "Insert COUNT accounts straight into PostgreSQL (ids already taken are skipped), "
+            "all with one argon2 hash of a generated password, and write OUT as JSON lines "
+            "with each user_id, an access token signed with JWT_PRIVATE_KEY(_FILE), and the "
+            "password of the accounts created. Hashing and token settings are identity's "
+            "(ARGON2_*, JWT_ISSUER, JWT_AUDIENCE, ACCESS_TOKEN_TTL_SECONDS)."
+        ),
+    )
+    listeners.add_argument("--count", type=_positive_int, required=True, help="accounts")
+    listeners.add_argument("--out", required=True, help="the JSON-lines file to write")
+    listeners.add_argument(
+        "--prefix", help="user ids are PREFIX000001, PREFIX000002, ... (default: listener_)"
+    )
+    listeners.set_defaults(handler=_provision_listeners)
     return parser
 
 

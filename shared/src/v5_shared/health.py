@@ -1,4 +1,5 @@
-"""Liveness (no I/O: the process answers) and readiness (PostgreSQL and Redis answer)."""
+"""Liveness (no I/O: the process answers), readiness (PostgreSQL and Redis answer), and a
+constant hello answer that capacity runs use as the framework's floor."""
 
 from __future__ import annotations
 
@@ -26,6 +27,13 @@ async def _check(name: str, probe: object) -> tuple[str, str]:
 @router.get("/livez")
 async def livez() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@router.get("/hello")
+async def hello() -> dict[str, str]:
+    # No auth and no data store: through the gateway this costs only nginx, uvicorn, FastAPI
+    # and our middleware, the floor that loadtests/capacity.py compares the API against.
+    return {"hello": "world"}
 
 
 @router.get("/readyz")
