@@ -472,3 +472,36 @@ def test_empty_catalog() -> None:
     empty = CatalogIndex(version=0, tracks=[])
     assert empty.genre_matrix.shape[0] == 0
     assert run(empty, ListenerContext(cold_start=True)) == []
+
+
+def test_scoring_layout_groups_the_tracks_by_genre_set(catalog: CatalogIndex) -> None:
+    layout = catalog.layout
+    n = len(catalog.tracks)
+    assert sorted(layout.order.tolist()) == list(range(n))
+    assert np.array_equal(layout.position[layout.order], np.arange(n))
+    assert layout.set_start[0] == 0 and layout.set_start[-1] == n
+    for set_id in range(len(catalog.genre_sets)):
+        block = layout.order[layout.set_start[set_id] : layout.set_start[set_id + 1]]
+        assert np.all(catalog.genre_set_of[block] == set_id)
+        assert np.all(np.diff(catalog.mood_cell[block]) >= 0)
+    # The copies hold the same values, in layout order.
+    assert np.array_equal(layout.mood_cell, catalog.mood_cell[layout.order])
+    assert np.array_equal(layout.popularity, catalog.popularity[layout.order])
+    assert np.array_equal(layout.features_unit, catalog.features_unit[layout.order])
+    tail = catalog.popularity[layout.order] <= catalog.popularity_median
+    assert np.array_equal(layout.popularity_tail, tail.astype(np.float32))
+    for genre in ("jazz", "metal"):
+        genre_id = catalog.genre_column[genre]
+        positions = catalog.genre_track_positions(genre_id)
+        assert np.array_equal(layout.order[positions], catalog.genre_tracks(genre_id))
+    assert not layout.popularity.flags.writeable
+
+
+def test_catalog_lookups_for_the_selection_match_the_arrays(catalog: CatalogIndex) -> None:
+    for i in (0, 17, len(catalog.tracks) - 1):
+        ptr = catalog.track_artist_ptr
+        assert catalog.track_artists[i] == tuple(catalog.track_artist_ids[ptr[i] : ptr[i + 1]])
+        genres = catalog.set_genres[catalog.genre_set_of[i]]
+        assert genres == tuple(np.flatnonzero(catalog.genre_matrix[i]).tolist())
+    unit = catalog.genre_sets_unit
+    assert np.allclose(catalog.set_cosine, np.einsum("ik,jk->ij", unit, unit))

@@ -41,6 +41,7 @@ def create_app(settings: LearningSettings | None = None) -> FastAPI:
             stores,
             batch_size=settings.impression_batch_size,
             block_ms=settings.impression_block_ms,
+            linger_ms=settings.impression_linger_ms,
         )
         app.state.impressions = consumer
         await consumer.start()

@@ -34,10 +34,13 @@ RECOVERABLE: tuple[type[Exception], ...] = (*DEPENDENCY_ERRORS, redis.exceptions
 
 
 class ImpressionConsumer:
-    def __init__(self, stores: DataStores, *, batch_size: int, block_ms: int) -> None:
+    def __init__(
+        self, stores: DataStores, *, batch_size: int, block_ms: int, linger_ms: int = 0
+    ) -> None:
         self._stores = stores
         self._batch_size = batch_size
         self._block_ms = block_ms
+        self._linger_seconds = linger_ms / 1000
         self._name = f"{socket.gethostname()}-{os.getpid()}"
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -68,7 +71,11 @@ class ImpressionConsumer:
                 if not group_ready:
                     await self._ensure_group()
                     group_ready = True
-                await self.drain_once()
+                drained = await self.drain_once()
+                if 0 < drained < self._batch_size and self._linger_seconds > 0:
+                    # A part-filled batch means little traffic: let more impressions gather
+                    # rather than pay a transaction for each one.
+                    await asyncio.sleep(self._linger_seconds)
                 loop_time = asyncio.get_running_loop().time()
                 if loop_time - last_housekeeping > HOUSEKEEPING_SECONDS:
                     last_housekeeping = loop_time

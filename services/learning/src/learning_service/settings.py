@@ -13,6 +13,8 @@ class LearningSettings(Settings):
     # Impressions stored per PostgreSQL batch, and how long to wait for a batch to fill.
     impression_batch_size: int = Field(default=500, ge=1)
     impression_block_ms: int = Field(default=500, ge=10)
+    # After a part-filled batch, wait this long for more before reading again.
+    impression_linger_ms: int = Field(default=200, ge=0)
 
 
 @lru_cache(maxsize=1)

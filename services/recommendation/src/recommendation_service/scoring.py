@@ -32,6 +32,7 @@ import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -39,11 +40,9 @@ import numpy.typing as npt
 from v5_shared.catalog.genres import canonical_genre
 from v5_shared.domain.weights import DEFAULT_WEIGHTS, WEIGHT_NAMES
 
-from .catalog import MOOD_GRID, CatalogIndex, describe_track
+from .catalog import MOOD_GRID, CatalogIndex, ScoringLayout, describe_track
 
 F32 = npt.NDArray[np.float32]
-# (feature name) -> (its weight, the track's score) when the feature is active
-_FeatureLookup = Callable[[str], tuple[float, float] | None]
 I32 = npt.NDArray[np.int32]
 Indices = npt.NDArray[np.intp]
 
@@ -171,19 +170,17 @@ def recommend(
         return []
     request = _prepare(catalog, listener, weights)
     relevance = _relevance(catalog, request)
-    relevance[request.excluded] = -np.inf
+    relevance[catalog.layout.position[request.excluded]] = -np.inf
     pool = _pool(catalog, request, relevance, limit)
     if pool.size == 0:
         return []
     picks, values = _select(catalog, request, relevance, pool, limit, rng)
     order, scores = _order_and_score(catalog, request, picks, values)
     return [
-        ScoredTrack(
-            index=int(index),
-            score=score,
-            reasons=_reasons(catalog, request, int(index), position, len(order)),
+        ScoredTrack(index=index, score=score, reasons=reasons)
+        for index, score, reasons in zip(
+            order, scores, _reasons(catalog, request, order), strict=True
         )
-        for position, (index, score) in enumerate(zip(order, scores, strict=True))
     ]
 
 
@@ -253,8 +250,8 @@ def _prepare(
         if total < COMFORT_MIN_VALENCE_WEIGHT:
             effective["valence_match"] += COMFORT_MIN_VALENCE_WEIGHT - total
 
-    liked = _track_ids(catalog, listener.liked_track_ids)
-    recent = _track_ids(catalog, listener.recent_track_ids)
+    liked, liked_set = _track_ids(catalog, listener.liked_track_ids)
+    recent, recent_set = _track_ids(catalog, listener.recent_track_ids)
     return _Request(
         weights=effective,
         genre_pref=genre_pref,
@@ -268,10 +265,10 @@ def _prepare(
         comfort=comfort,
         liked=liked,
         recent=recent,
-        excluded=_track_ids(catalog, listener.exclude_track_ids),
+        excluded=_track_ids(catalog, listener.exclude_track_ids)[0],
         cold_start=listener.cold_start,
-        liked_set=frozenset(liked.tolist()),
-        recent_set=frozenset(recent.tolist()),
+        liked_set=liked_set,
+        recent_set=recent_set,
     )
 
 
@@ -297,9 +294,12 @@ def _genre_ids(columns: Mapping[str, int], names: Sequence[str]) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
-def _track_ids(catalog: CatalogIndex, ids: Sequence[str]) -> Indices:
-    found = {i for track_id in ids if (i := catalog.by_id.get(track_id)) is not None}
-    return np.fromiter(sorted(found), dtype=np.intp, count=len(found))
+def _track_ids(catalog: CatalogIndex, ids: Sequence[str]) -> tuple[Indices, frozenset[int]]:
+    """The catalog indices of the known ``ids``: ascending, and as a set for membership."""
+    # map() runs the lookups in C; the cost left is the dict's cache misses (100k entries).
+    found = frozenset(map(catalog.by_id.get, ids))
+    known = cast(frozenset[int], found - {None} if None in found else found)
+    return np.sort(np.fromiter(known, dtype=np.intp, count=len(known))), known
 
 
 # --- stage 1: relevance over the whole catalog --------------------------------------------
@@ -307,12 +307,18 @@ def _track_ids(catalog: CatalogIndex, ids: Sequence[str]) -> Indices:
 # The cost is the number of passes over n float32s (15-20 us each at 100k tracks here), so
 # weights are divided by their total up front, features that depend on few distinct values
 # (genre sets, mood cells) are looked up from small per-request tables, and a feature with
-# weight 0 is not computed at all.
+# weight 0 is not computed at all. The passes run in the catalog's scoring layout (see
+# ScoringLayout): there a genre set's tracks are one block, so a per-set score is added to
+# a few slices instead of being looked up for every track, and the mood cells ascend within
+# a block, which keeps the mood lookup in cache. Later stages read the result through a
+# top-k (one comparison pass) and for a few hundred tracks, mapped to and from positions.
 
 
 def _relevance(catalog: CatalogIndex, request: _Request) -> F32:
-    """Weighted mean of the active feature scores, one float32 per track."""
+    """Weighted mean of the active feature scores, one float32 per track, in the order of
+    ``catalog.layout`` (position p is track layout.order[p])."""
     w = request.weights
+    layout = catalog.layout
     lookups = request.active
 
     # Which features does this request say anything about? Decided first, so that each
@@ -353,9 +359,13 @@ def _relevance(catalog: CatalogIndex, request: _Request) -> F32:
     total = sum(w[name] for name in active)
     if total <= 0:
         # Every weight is zero: rank by popularity rather than by noise alone.
-        acc = catalog.popularity * np.float32(1e-3)
+        acc = layout.popularity * np.float32(1e-3)
     else:
         share = {name: w[name] / total for name in active}
+        # Only popularity varies (a cold start, say): it is the first term, so it takes
+        # novelty's constant (c + x is x + c), one pass fewer than filling the constant in.
+        popularity_first = not mood_names and taste is None and not genre_on
+        popularity_first &= "popularity" in share
         # Mood, energy, valence and novelty's constant 1 (it is 0 only for the recent
         # tracks, subtracted below) form one table over the mood grid: one lookup.
         if mood_names:
@@ -365,10 +375,14 @@ def _relevance(catalog: CatalogIndex, request: _Request) -> F32:
                 lookups[name] = (w[name], functools.partial(mood.score, catalog, name))
             # mode="clip": the indices are valid by construction, and clipping skips the
             # bounds check of the default mode, about a quarter faster here.
-            acc = np.take(table, catalog.mood_cell, mode="clip")
+            acc = np.take(table, layout.mood_cell, mode="clip")
+        elif popularity_first:
+            acc = np.multiply(layout.popularity, np.float32(share["popularity"]))
+            acc += np.float32(share["novelty"])
         else:
             acc = np.full(len(catalog.tracks), share["novelty"], dtype=np.float32)
-        # Genre match and the genre half of taste are per genre set: one table, one lookup.
+        # Genre match and the genre half of taste are per genre set: one table, added to
+        # each set's block of the layout.
         set_table: F32 | None = None
         if genre_on and request.genre_pref is not None:
             # A track's genre score is its best preferred genre.
@@ -383,29 +397,34 @@ def _relevance(catalog: CatalogIndex, request: _Request) -> F32:
             genre_half = taste.per_set * np.float32(TASTE_GENRE_SHARE * taste_share)
             set_table = genre_half if set_table is None else set_table + genre_half
             sound = taste.features * np.float32((1.0 - TASTE_GENRE_SHARE) * taste_share)
-            np.einsum("ij,j->i", catalog.features_unit, sound, out=scratch)
+            np.einsum("ij,j->i", layout.features_unit, sound, out=scratch)
             acc += scratch
             lookups["taste_match"] = (w["taste_match"], functools.partial(taste.at, catalog))
         if set_table is not None:
-            acc += np.take(set_table, catalog.genre_set_of, mode="clip", out=scratch)
+            # Most sets score 0 (only those with a preferred or liked genre count).
+            start = layout.set_start
+            for set_id in np.flatnonzero(set_table).tolist():
+                acc[start[set_id] : start[set_id + 1]] += set_table[set_id]
         if "popularity" in share:
-            acc += np.multiply(catalog.popularity, np.float32(share["popularity"]), out=scratch)
+            if not popularity_first:
+                popularity = np.multiply(
+                    layout.popularity, np.float32(share["popularity"]), out=scratch
+                )
+                acc += popularity
             lookups["popularity"] = (w["popularity"], _at(catalog.popularity))
         if artist_tracks is not None and request.artist_score is not None:
             boost = np.float32(share["artist_match"]) * request.artist_score[artist_tracks]
-            acc[artist_tracks] += boost
+            acc[layout.position[artist_tracks]] += boost
         if share["novelty"] > 0 and request.recent.size:
-            acc[request.recent] -= np.float32(share["novelty"])
+            acc[layout.position[request.recent]] -= np.float32(share["novelty"])
         lookups["novelty"] = (w["novelty"], lambda index: float(index not in request.recent_set))
 
     if request.requested_artists:
         lists = [catalog.artist_tracks(a) for a in sorted(request.requested_artists)]
         requested = lists[0] if len(lists) == 1 else np.unique(np.concatenate(lists))
-        acc[requested] += np.float32(REQUEST_ARTIST_BOOST)
+        acc[layout.position[requested]] += np.float32(REQUEST_ARTIST_BOOST)
     if request.cold_start:
-        acc -= np.float32(COLD_START_TAIL_PENALTY) * (
-            catalog.popularity <= np.float32(catalog.popularity_median)
-        )
+        acc -= np.float32(COLD_START_TAIL_PENALTY) * layout.popularity_tail
     return acc
 
 
@@ -424,6 +443,9 @@ class _MoodGrid:
 
     valence_gap: F32
     energy_gap: F32
+    # The same as Python floats, for the few lookups of score().
+    valence_gaps: list[float]
+    energy_gaps: list[float]
 
     @staticmethod
     def of(catalog: CatalogIndex, request: _Request) -> _MoodGrid:
@@ -439,36 +461,35 @@ class _MoodGrid:
         energy_gap = np.zeros(MOOD_GRID, dtype=np.float32)
         if request.target_energy is not None:
             energy_gap = np.abs(centres - np.float32(request.target_energy))
-        return _MoodGrid(valence_gap, energy_gap)
+        return _MoodGrid(valence_gap, energy_gap, valence_gap.tolist(), energy_gap.tolist())
 
     def table(self, share: Mapping[str, float], names: Sequence[str]) -> F32:
         """share-weighted sum of the features ``names`` plus the novelty constant, per cell
         (flattened like CatalogIndex.mood_cell)."""
-        table = np.zeros((MOOD_GRID, MOOD_GRID), dtype=np.float32)
         rows = np.full(MOOD_GRID, share["novelty"], dtype=np.float32)  # per valence bin
-        columns = np.zeros(MOOD_GRID, dtype=np.float32)  # per energy bin
         if "mood_match" in names:
             # share * (1 - min(distance / radius, 1)) = share - min(share * distance / radius,
             # share); the constant goes to the rows.
             weight = np.float32(share["mood_match"])
             v2, e2 = self.valence_gap * self.valence_gap, self.energy_gap * self.energy_gap
-            np.add(v2[:, None], e2[None, :], out=table)
+            table = np.add(v2[:, None], e2[None, :])
             np.sqrt(table, out=table)
             table *= -weight / np.float32(MOOD_RADIUS)
             np.maximum(table, -weight, out=table)
             rows += weight
+        else:
+            table = np.zeros((MOOD_GRID, MOOD_GRID), dtype=np.float32)
         if "valence_match" in names:
             rows += np.float32(share["valence_match"]) * (1 - self.valence_gap)
-        if "energy_match" in names:
-            columns += np.float32(share["energy_match"]) * (1 - self.energy_gap)
         table += rows[:, None]
-        table += columns[None, :]
+        if "energy_match" in names:  # per energy bin
+            table += (np.float32(share["energy_match"]) * (1 - self.energy_gap))[None, :]
         return table.reshape(-1)
 
     def score(self, catalog: CatalogIndex, name: str, index: int) -> float:
         """The unweighted score of mood feature ``name`` at track ``index``, for reasons."""
         v_bin, e_bin = divmod(int(catalog.mood_cell[index]), MOOD_GRID)
-        v_gap, e_gap = float(self.valence_gap[v_bin]), float(self.energy_gap[e_bin])
+        v_gap, e_gap = self.valence_gaps[v_bin], self.energy_gaps[e_bin]
         if name == "valence_match":
             return 1.0 - v_gap
         if name == "energy_match":
@@ -509,19 +530,23 @@ def _taste(catalog: CatalogIndex, liked: Indices) -> _Taste | None:
 # --- stage 2: the candidate pool ----------------------------------------------------------
 
 
-def _top(relevance: F32, k: int, among: Indices | I32 | None = None) -> Indices:
-    """Indices of the (up to) k most relevant eligible tracks, optionally among a subset."""
-    values = relevance if among is None else relevance[among]
+def _top(values: F32, k: int, layout: ScoringLayout | None = None) -> tuple[Indices, F32]:
+    """The (up to) k largest finite values: where they are (as _top_k says) and the values.
+    With ``layout``, ``values`` is the relevance of every track, in layout order."""
     if values.size > k:
-        chosen = _top_k(values, k)
+        chosen, top = _top_k(values, k, layout)
     else:
         chosen = np.arange(values.size)
-    chosen = chosen[np.isfinite(values[chosen])]
-    return chosen if among is None else np.asarray(among[chosen], dtype=np.intp)
+        top = values if layout is None else values[layout.position]
+    finite = np.isfinite(top)
+    return chosen[finite], top[finite]
 
 
-def _top_k(values: F32, k: int) -> Indices:
-    """Positions of the k largest values, in no particular order.
+def _top_k(values: F32, k: int, layout: ScoringLayout | None = None) -> tuple[Indices, F32]:
+    """Positions of the k largest values, in no particular order, and the values there.
+    With ``layout``, values are in layout order and the result is track indices, the same
+    (order included) as on the values in catalog order, so that exact ties resolve as they
+    always did.
 
     A full argpartition of 100k values is the largest single cost of a request, so a
     threshold is first read off a strided sample and only the values above it are
@@ -531,14 +556,20 @@ def _top_k(values: F32, k: int) -> Indices:
     n = values.size
     stride = n // (TOP_K_SAMPLE_FACTOR * k)
     if stride >= 4:
-        sample = values[::stride]
+        sample = values[::stride] if layout is None else values[layout.position[::stride]]
         rank = min(sample.size - 1, 2 * k // stride + 8)  # ~2x margin over the expected
         threshold = np.partition(sample, sample.size - 1 - rank)[sample.size - 1 - rank]
         candidates = np.flatnonzero(values >= threshold)
+        if layout is not None:
+            candidates = np.sort(layout.order[candidates])  # as flatnonzero in catalog order
         if k <= candidates.size <= n // 4:
-            inner = np.argpartition(values[candidates], candidates.size - k)
-            return candidates[inner[candidates.size - k :]]
-    return np.argpartition(values, n - k)[n - k :]
+            above = values[candidates if layout is None else layout.position[candidates]]
+            inner = above.argpartition(candidates.size - k)[candidates.size - k :]
+            return candidates[inner], above[inner]
+    if layout is not None:
+        values = values[layout.position]  # the rare fallback pays for catalog order
+    chosen = values.argpartition(n - k)[n - k :]
+    return chosen, values[chosen]
 
 
 def _pool(catalog: CatalogIndex, request: _Request, relevance: F32, limit: int) -> Indices:
@@ -547,19 +578,23 @@ def _pool(catalog: CatalogIndex, request: _Request, relevance: F32, limit: int) 
     # in the selection can only work if the pool holds others, and one prolific or very
     # popular artist can own the whole top of the catalog.
     per_artist = max(2, math.ceil(limit / 10)) + 1
-    spread = functools.partial(_spread, catalog, request, relevance, per_artist=per_artist)
+    spread = functools.partial(_spread, catalog, request, per_artist=per_artist)
     parts: list[Indices] = []
     if request.comfort is None:
-        parts.append(spread(_top(relevance, POOL_DEPTH * k), k))
+        parts.append(spread(*_top(relevance, POOL_DEPTH * k, catalog.layout), k))
     else:
         # Each stretch of the valence path gets its own candidates, or a preference that
         # leans to one end (sad genres, say) would leave the other end of the path empty.
         # They are drawn from a deeper top list, not the whole catalog: one partition of
         # the catalog instead of one per stretch.
-        deep = spread(_top(relevance, COMFORT_DEPTH * k), COMFORT_DEPTH * k)
+        deep = spread(*_top(relevance, COMFORT_DEPTH * k, catalog.layout), COMFORT_DEPTH * k)
         parts.append(deep[:k])
-        valence = catalog.valence[deep]
-        edges = np.linspace(request.comfort.start, request.comfort.end, COMFORT_STRATA + 1)
+        # float64, so that the comparisons with the (float) edges are exact.
+        valence = catalog.valence[deep].astype(np.float64)
+        start, end = request.comfort.start, request.comfort.end
+        # As np.linspace computes them (which costs more than the rest of this loop).
+        step = (end - start) / COMFORT_STRATA
+        edges = [i * step + start for i in range(COMFORT_STRATA)] + [end]
         margin = 0.5 * (edges[1] - edges[0])
         per = max(k // COMFORT_STRATA, limit)
         for low, high in itertools.pairwise(edges):
@@ -570,39 +605,42 @@ def _pool(catalog: CatalogIndex, request: _Request, relevance: F32, limit: int) 
             # Quota candidates are ranked by the same relevance, so that even at
             # genre_match 0 the quota is filled with the best tracks of those genres.
             members = np.concatenate([catalog.genre_tracks(g) for g in group])
-            parts.append(spread(_top(relevance, POOL_DEPTH * k, members), k))
-    return np.unique(np.concatenate(parts))
+            positions = np.concatenate([catalog.genre_track_positions(g) for g in group])
+            chosen, top = _top(relevance[positions], POOL_DEPTH * k)
+            parts.append(spread(np.asarray(members[chosen], dtype=np.intp), top, k))
+    # Sorted and unique, as np.unique would give, at a fraction of its cost on this size.
+    pool = np.sort(np.concatenate(parts))
+    first = np.ones(pool.size, dtype=bool)
+    first[1:] = pool[1:] != pool[:-1]
+    return pool[first]
 
 
 def _spread(
     catalog: CatalogIndex,
     request: _Request,
-    relevance: F32,
     candidates: Indices,
+    relevance: F32,
     k: int,
     *,
     per_artist: int,
 ) -> Indices:
-    """The best ``k`` of ``candidates``, best first, taking at most ``per_artist`` per
-    primary artist (any number for artists the listener named) before any more of one
-    artist: those fill up only when there are not k others (a catalog of few artists)."""
-    candidates = candidates[np.argsort(-relevance[candidates], kind="stable")]
+    """The best ``k`` of ``candidates`` (whose relevance is ``relevance``), best first,
+    taking at most ``per_artist`` per primary artist (any number for artists the listener
+    named) before any more of one artist: those fill up only when there are not k others
+    (a catalog of few artists)."""
+    candidates = candidates[(-relevance).argsort(kind="stable")]
     artists = catalog.primary_artist[candidates]
-    # Rank of each candidate among its artist's: sort by artist (stable keeps relevance
-    # order within one), then count from each artist's first position.
-    by_artist = np.argsort(artists, kind="stable")
-    sorted_artists = artists[by_artist]
-    position = np.arange(candidates.size)
-    first = np.ones(candidates.size, dtype=bool)
-    first[1:] = sorted_artists[1:] != sorted_artists[:-1]
-    group_start = np.maximum.accumulate(np.where(first, position, 0))
-    rank = np.empty(candidates.size, dtype=np.intp)
-    rank[by_artist] = position - group_start
-    keep = (rank < per_artist) | (artists < 0)  # a track without artists is nobody's repeat
+    # Grouped by artist (stable keeps relevance order within one), a candidate is a
+    # repeat beyond per_artist when the one per_artist places before it is the same artist.
+    by_artist = artists.argsort(kind="stable")
+    grouped = artists[by_artist]
+    repeat = np.zeros(candidates.size, dtype=bool)
+    repeat[by_artist[per_artist:]] = grouped[per_artist:] == grouped[:-per_artist]
+    keep = ~repeat | (artists < 0)  # a track without artists is nobody's repeat
     if request.artist_score is not None:
         keep |= request.artist_score[candidates] > 0
     if int(keep.sum()) < k:
-        return candidates[np.argsort(~keep, kind="stable")][:k]
+        return candidates[(~keep).argsort(kind="stable")][:k]
     return candidates[keep][:k]
 
 
@@ -611,15 +649,14 @@ def _spread(
 
 @dataclass
 class _Quota:
-    members: npt.NDArray[np.bool_]  # per pool candidate: carries one of the genres
+    members: list[bool]  # per pool candidate: carries one of the genres
     wanted: int
     have: int = 0
     outside: npt.NDArray[np.float64] = field(init=False)  # -inf for non-members, else 0
-    member_list: list[int] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.outside = np.where(self.members, 0.0, -np.inf)
-        self.member_list = [int(x) for x in self.members.tolist()]
+        self.outside = np.full(len(self.members), -np.inf)
+        self.outside[np.array(self.members, dtype=bool)] = 0.0
 
 
 def _select(
@@ -634,32 +671,26 @@ def _select(
     value it was chosen with (relevance minus redundancy, minus the comfort path gap).
 
     Exclusions are additive masks (0 where allowed, -inf where not), so each step is a few
-    whole-pool additions and one argmax; the bookkeeping per pick is plain Python."""
+    whole-pool additions and one argmax, and a mask that excludes nothing yet is skipped.
+    The pool is a few dozen tracks: the bookkeeping per pick is plain Python, on values
+    read out of the catalog once (a numpy call costs more than such work)."""
     m = pool.size
     limit = min(limit, m)
-    rel = relevance[pool].astype(np.float64)
+    rel = relevance[catalog.layout.position[pool]].astype(np.float64)
     rel += rng.random(m) * NOISE_AMPLITUDE
-
-    set_ids, set_local = np.unique(catalog.genre_set_of[pool], return_inverse=True)
-    set_local = set_local.reshape(-1)
-    carries = catalog.genre_sets[set_ids][set_local] > 0  # m x n_genres
-    valence = catalog.valence[pool].astype(np.float64)
-    primary = catalog.primary_artist[pool]
-    # A track without artists is nobody's duplicate: give each its own code.
-    artist_code = np.where(primary >= 0, primary, -2 - np.arange(m))
+    indices = pool.tolist()
+    sets = catalog.genre_set_of[pool]
+    genres = [catalog.set_genres[s] for s in sets.tolist()]
 
     # No artist fills the list (featured appearances count too), unless the listener named
     # them; tracks crediting a named artist are never blocked.
     artist_cap = max(2, math.ceil(limit / 10))
-    credits, credited, credited_by = _credits(catalog, pool)
-    never_capped = {
-        column for column, artist in enumerate(credited.tolist()) if artist in request.artist_pref
-    }
-    artist_counts = [0] * credited.size
+    credits = [catalog.track_artists[i] for i in indices]
+    artist_counts: dict[int, int] = {}
     asked = (
-        request.artist_score[pool] > 0
+        (request.artist_score[pool] > 0).tolist()
         if request.artist_score is not None
-        else np.zeros(m, dtype=bool)
+        else [False] * m
     )
     quotas: list[_Quota] = []
     for group, share in (
@@ -667,99 +698,89 @@ def _select(
         (request.latest_genres, LATEST_GENRE_SHARE),
     ):
         if group:
-            members = np.asarray(carries[:, group].any(axis=1), dtype=bool)
+            members = [not set(group).isdisjoint(carried) for carried in genres]
             quotas.append(_Quota(members, math.ceil(share * limit)))
     genre_cap = math.ceil(COLD_START_GENRE_SHARE * limit) if request.cold_start else None
-    genre_counts = np.zeros(carries.shape[1], dtype=np.int64)
+    genre_counts: dict[int, int] = {}
 
+    # Each candidate's redundancy: the penalty times its highest similarity to the picks
+    # so far (penalty * max = max of penalty *, exactly), and +inf once it is picked.
     penalty = MMR_MAX_PENALTY * request.weights["diversity"]
-    similarity = (
-        _similarity(catalog, pool, artist_code, set_ids, set_local)
+    redundancy = np.zeros(m)
+    weighted_similarity = (
+        penalty * _similarity(catalog, pool, sets).astype(np.float64)
         if penalty > 0 and limit > 1
         else None
     )
-    max_sim = np.zeros(m)  # each candidate's highest similarity to the picks so far
-    picked = np.zeros(m)  # -inf once picked
-    artist_blocked = np.zeros(m)  # -inf once an artist it credits is at the cap
-    genre_blocked = np.zeros(m)  # -inf once a genre it carries is at the cold-start cap
+    artist_blocked: npt.NDArray[np.float64] | None = None  # -inf once an artist is capped
+    genre_blocked: npt.NDArray[np.float64] | None = None  # -inf once a genre is capped
+    comfort = request.comfort
+    valence = catalog.valence[pool].astype(np.float64) if comfort is not None else None
     picks: list[int] = []
     values: list[float] = []
     for step in range(limit):
-        value = rel - penalty * max_sim if similarity is not None else rel.copy()
-        if request.comfort is not None:
-            target = request.comfort.target(step, limit)
+        value = rel - redundancy
+        if comfort is not None and valence is not None:
+            target = comfort.target(step, limit)
             value -= COMFORT_PATH_STRENGTH * np.abs(valence - target)
-        candidates = value + picked
+        candidates = value
         # Quotas first: once the slots left are only just enough, only members qualify.
         # The request's quota comes first, so when both cannot hold it is the one kept.
         for q in quotas:
             if q.wanted - q.have >= limit - step:
                 narrowed = candidates + q.outside
-                if np.isfinite(narrowed.max()):
+                if math.isfinite(narrowed.max()):
                     candidates = narrowed
         # Caps come second and give way when nothing else is left: the genre cap first.
-        capped = candidates + artist_blocked
-        j = int(np.argmax(capped + genre_blocked if genre_cap is not None else capped))
-        if not math.isfinite(capped[j] + genre_blocked[j]):
-            j = int(np.argmax(capped))
+        capped = candidates if artist_blocked is None else candidates + artist_blocked
+        both = capped if genre_blocked is None else capped + genre_blocked
+        # (Array methods: np.argmax and the like add a Python call on top, here per step.)
+        j = int(both.argmax())
+        if not math.isfinite(both[j]):
+            j = int(capped.argmax())
             if not math.isfinite(capped[j]):
-                j = int(np.argmax(candidates))
-        picks.append(int(pool[j]))
+                j = int(candidates.argmax())
+        picks.append(indices[j])
         values.append(float(value[j]))
 
-        picked[j] = -np.inf
-        for column in credited_by[j]:
-            artist_counts[column] += 1
-            if artist_counts[column] == artist_cap and column not in never_capped:
-                artist_blocked[credits[:, column] & ~asked] = -np.inf
+        for artist in credits[j]:
+            artist_counts[artist] = artist_counts.get(artist, 0) + 1
+            if artist_counts[artist] == artist_cap and artist not in request.artist_pref:
+                if artist_blocked is None:
+                    artist_blocked = np.zeros(m)
+                for i in range(m):
+                    if artist in credits[i] and not asked[i]:
+                        artist_blocked[i] = -np.inf
         if genre_cap is not None:
-            genre_counts += carries[j]
-            full = genre_counts >= genre_cap
-            if full[carries[j]].any():
-                genre_blocked[carries[:, full].any(axis=1)] = -np.inf
+            for genre in genres[j]:
+                genre_counts[genre] = genre_counts.get(genre, 0) + 1
+            full = {genre for genre, count in genre_counts.items() if count >= genre_cap}
+            if not full.isdisjoint(genres[j]):
+                if genre_blocked is None:
+                    genre_blocked = np.zeros(m)
+                for i in range(m):
+                    if not full.isdisjoint(genres[i]):
+                        genre_blocked[i] = -np.inf
         for q in quotas:
-            q.have += q.member_list[j]
-        if similarity is not None:
-            np.maximum(max_sim, similarity[j], out=max_sim)
+            q.have += q.members[j]
+        if weighted_similarity is not None:
+            np.maximum(redundancy, weighted_similarity[j], out=redundancy)
+        redundancy[j] = np.inf
     return picks, values
 
 
-def _credits(
-    catalog: CatalogIndex, pool: Indices
-) -> tuple[npt.NDArray[np.bool_], I32, list[list[int]]]:
-    """Which artists each pool candidate credits: an m x (artists in the pool) matrix, the
-    catalog id of each column, and per candidate its columns as a list."""
-    starts = catalog.track_artist_ptr[pool]
-    counts = catalog.track_artist_ptr[pool + 1] - starts
-    rows = np.repeat(np.arange(pool.size), counts)
-    # Concatenated ranges starts[i] .. starts[i] + counts[i], without a Python loop.
-    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    ids = catalog.track_artist_ids[np.repeat(starts, counts) + offsets]
-    credited, column = np.unique(ids, return_inverse=True)
-    column = column.reshape(-1)
-    credits = np.zeros((pool.size, credited.size), dtype=bool)
-    credits[rows, column] = True
-    by_candidate: list[list[int]] = [[] for _ in range(pool.size)]
-    for row, col in zip(rows.tolist(), column.tolist(), strict=True):
-        by_candidate[row].append(col)
-    return credits, credited, by_candidate
-
-
-def _similarity(
-    catalog: CatalogIndex,
-    pool: Indices,
-    artist_code: Indices,
-    set_ids: Indices,
-    set_local: Indices,
-) -> npt.NDArray[np.float64]:
+def _similarity(catalog: CatalogIndex, pool: Indices, sets: Indices) -> npt.NDArray[np.float32]:
     """Pairwise similarity of the pool's candidates in [0, 1]: same primary artist, genre
-    cosine and closeness in (valence, energy). Computed once as a matrix (the pool is a
-    few hundred tracks at most) so that each selection step is a single row lookup."""
-    # Genre cosine by genre set: the pool holds few distinct sets, so a small table.
-    sets = catalog.genre_sets_unit[set_ids]
-    set_cosine = np.einsum("ik,jk->ij", sets, sets)  # einsum: no BLAS, see _taste
-    similarity = SIM_GENRE * set_cosine[np.ix_(set_local, set_local)]
-    similarity += SIM_ARTIST * (artist_code[:, None] == artist_code[None, :])
+    cosine (of their genre ``sets``) and closeness in (valence, energy). Computed once as a
+    matrix (the pool is a few hundred tracks at most) so that each selection step is a
+    single row lookup."""
+    # take twice: np.ix_ indexing costs several times as much on these sizes.
+    similarity = SIM_GENRE * catalog.set_cosine.take(sets, axis=0).take(sets, axis=1)
+    primary = catalog.primary_artist[pool]
+    # A track without artists (-1) is nobody's duplicate.
+    same_artist = primary[:, None] == primary[None, :]
+    same_artist &= primary[:, None] >= 0
+    similarity += SIM_ARTIST * same_artist
     valence = catalog.valence[pool].astype(np.float64)
     energy = catalog.energy[pool].astype(np.float64)
     dv = valence[:, None] - valence[None, :]
@@ -777,7 +798,8 @@ def _order_and_score(
 ) -> tuple[list[int], list[float]]:
     if request.comfort is not None:
         # The iso path: from near the current mood upward, so the lowest valence plays first.
-        order = sorted(range(len(picks)), key=lambda i: (catalog.valence[picks[i]], i))
+        valence = catalog.valence[picks].tolist()
+        order = sorted(range(len(picks)), key=lambda i: (valence[i], i))
     else:
         # Forced quota picks and relaxed caps can pick below an earlier value; sorting keeps
         # the list's order and its scores consistent.
@@ -799,77 +821,86 @@ def _order_and_score(
 # --- stage 5: reasons ---------------------------------------------------------------------
 
 
-def _reasons(
-    catalog: CatalogIndex, request: _Request, index: int, position: int, size: int
-) -> list[str]:
-    """Up to MAX_REASONS phrases for one returned track, strongest first: each candidate
+def _reasons(catalog: CatalogIndex, request: _Request, order: list[int]) -> list[list[str]]:
+    """Up to MAX_REASONS phrases for each returned track, strongest first: each candidate
     phrase carries a strength (mostly its feature's weight times the track's score there),
-    so what the list says follows what moved the track up. Never a bare number."""
-    track = catalog.tracks[index]
-    candidates: list[tuple[float, str]] = []  # (strength, text)
+    so what the list says follows what moved the track up. Never a bare number.
 
-    def active(name: str) -> tuple[float, float] | None:
-        """(weight, this track's score) of an active feature."""
-        entry = request.active.get(name)
-        return None if entry is None else (entry[0], entry[1](index))
+    What depends on the request alone (weights, preferences, the mood phrase) is read once
+    for the whole list, not once per track."""
+    weights = request.weights
+    genre_pref: list[float] = [] if request.genre_pref is None else request.genre_pref.tolist()
+    mood_text = None if request.comfort is not None else _mood_text(request)
+    moods = [
+        (name, entry)
+        for name in ("mood_match", "energy_match", "valence_match")
+        if (entry := request.active.get(name)) is not None
+    ]
+    taste = request.active.get("taste_match")
+    knows_history = bool(request.recent_set or request.liked_set)
+    result: list[list[str]] = []
+    for position, index in enumerate(order):
+        track = catalog.tracks[index]
+        candidates: list[tuple[float, str]] = []  # (strength, text)
 
-    # Artists the listener named.
-    for artist in dict.fromkeys(track.artists):
-        artist_id = catalog.artist_key.get(artist.lower())
-        if artist_id is None or artist_id not in request.artist_pref:
-            continue
-        if artist_id in request.requested_artists:
-            candidates.append((10.0, f"by {artist}, as you asked"))
-        else:
-            weight = request.weights["artist_match"]
-            strength = weight * request.artist_pref[artist_id]
-            candidates.append((1.0 + strength, f"by {artist}, whom you mentioned"))
-        break
+        # Artists the listener named.
+        for artist in dict.fromkeys(track.artists) if request.artist_pref else ():
+            artist_id = catalog.artist_key.get(artist.lower())
+            if artist_id is None or artist_id not in request.artist_pref:
+                continue
+            if artist_id in request.requested_artists:
+                candidates.append((10.0, f"by {artist}, as you asked"))
+            else:
+                strength = weights["artist_match"] * request.artist_pref[artist_id]
+                candidates.append((1.0 + strength, f"by {artist}, whom you mentioned"))
+            break
 
-    # Genres: requested and just-named ones are always worth saying (they are why quota
-    # picks are here, even when genre_match weighs nothing).
-    best_genre: tuple[float, int] | None = None
-    if request.genre_pref is not None:
-        for genre in track.genres:
+        # Genres: requested and just-named ones are always worth saying (they are why quota
+        # picks are here, even when genre_match weighs nothing).
+        best_genre: tuple[float, int] | None = None
+        for genre in track.genres if genre_pref else ():
             column = catalog.genre_column.get(genre)
-            pref = 0.0 if column is None else float(request.genre_pref[column])
+            pref = 0.0 if column is None else genre_pref[column]
             if column is not None and pref > 0 and (best_genre is None or pref > best_genre[0]):
                 best_genre = (pref, column)
-    if best_genre is not None:
-        pref, column = best_genre
-        genre = catalog.genre_names[column]
-        strength = request.weights["genre_match"] * pref
-        if column in request.requested_genres:
-            candidates.append((5.0 + strength, f"the {genre} you asked for"))
-        elif column in request.latest_genres:
-            candidates.append((4.0 + strength, f"matches your love of {genre}"))
-        elif pref >= 0.3:
-            candidates.append((strength, f"matches your love of {genre}"))
+        if best_genre is not None:
+            pref, column = best_genre
+            genre = catalog.genre_names[column]
+            strength = weights["genre_match"] * pref
+            if column in request.requested_genres:
+                candidates.append((5.0 + strength, f"the {genre} you asked for"))
+            elif column in request.latest_genres:
+                candidates.append((4.0 + strength, f"matches your love of {genre}"))
+            elif pref >= 0.3:
+                candidates.append((strength, f"matches your love of {genre}"))
 
-    if request.comfort is not None:
-        candidates.append((8.0, _comfort_reason(track.valence, track.energy, position, size)))
-    else:
-        mood = _mood_reason(request, active)
-        if mood is not None:
-            candidates.append(mood)
+        if request.comfort is not None:
+            text = _comfort_reason(track.valence, track.energy, position, len(order))
+            candidates.append((8.0, text))
+        elif mood_text is not None and moods:
+            # The mood feature that moved the track most, if it fits well enough to say so.
+            scored = [(weight, at(index), name) for name, (weight, at) in moods]
+            strength, fit, _ = max((weight * fit, fit, name) for weight, fit, name in scored)
+            if fit >= 0.6:
+                candidates.append((strength, mood_text))
 
-    taste = active("taste_match")
-    if taste is not None and taste[1] >= 0.8:
-        candidates.append((taste[0] * taste[1], "similar to tracks you liked"))
+        if taste is not None and (similarity := taste[1](index)) >= 0.8:
+            candidates.append((taste[0] * similarity, "similar to tracks you liked"))
 
-    if track.popularity >= catalog.popularity_p75:
-        candidates.append((request.weights["popularity"] * track.popularity, "popular right now"))
-    if request.cold_start and track.genres:
-        candidates.append((0.05, f"a taste of {track.genres[0]}, to get to know you"))
+        if track.popularity >= catalog.popularity_p75:
+            candidates.append((weights["popularity"] * track.popularity, "popular right now"))
+        if request.cold_start and track.genres:
+            candidates.append((0.05, f"a taste of {track.genres[0]}, to get to know you"))
 
-    if index in request.liked_set:
-        candidates.append((0.1, "one you liked before"))
-    elif index not in request.recent_set and (request.recent_set or request.liked_set):
-        candidates.append((request.weights["novelty"] * 0.5, "something new for you"))
+        if index in request.liked_set:
+            candidates.append((0.1, "one you liked before"))
+        elif index not in request.recent_set and knows_history:
+            candidates.append((weights["novelty"] * 0.5, "something new for you"))
 
-    candidates.sort(key=lambda c: -c[0])
-    reasons = list(dict.fromkeys(text for _, text in candidates))[:MAX_REASONS]
-    return reasons or [describe_track(track)]
+        candidates.sort(key=lambda c: -c[0])
+        reasons = list(dict.fromkeys(text for _, text in candidates))[:MAX_REASONS]
+        result.append(reasons or [describe_track(track)])
+    return result
 
 
 def _comfort_reason(valence: float, energy: float, position: int, size: int) -> str:
@@ -883,49 +914,30 @@ def _comfort_reason(valence: float, energy: float, position: int, size: int) -> 
     return "upbeat, to lift the mood a little"
 
 
-def _mood_reason(request: _Request, active: _FeatureLookup) -> tuple[float, str] | None:
-    strengths = [
-        (entry[0] * entry[1], entry[1], name)
-        for name in ("mood_match", "energy_match", "valence_match")
-        if (entry := active(name)) is not None
-    ]
-    if not strengths:
-        return None
-    strength, fit, _ = max(strengths)
-    if fit < 0.6:
-        return None
+def _mood_text(request: _Request) -> str | None:
+    """How a list that fits the listener's mood or activity says so (None: nothing known)."""
     target_e = request.target_energy
     target_v = request.target_valence
     if request.energy_from_activity and target_e is not None:
         if target_e >= 0.65:
-            text = "high energy for your activity"
-        elif target_e <= 0.35:
-            text = "low-key, to keep you focused"
-        else:
-            text = "steady energy for what you are doing"
-    elif target_v is not None and target_e is not None:
+            return "high energy for your activity"
+        if target_e <= 0.35:
+            return "low-key, to keep you focused"
+        return "steady energy for what you are doing"
+    if target_v is not None and target_e is not None:
         if target_v >= 0.6:
-            text = (
-                "upbeat, to match your mood"
-                if target_e >= 0.5
-                else "warm and relaxed, to match your mood"
-            )
-        elif target_v <= 0.4:
-            text = (
-                "intense, to match how you feel"
-                if target_e >= 0.5
-                else "quiet and reflective, in tune with how you feel"
-            )
-        else:
-            text = "in tune with your mood"
-    elif target_v is not None:
-        text = "bright, to match your mood" if target_v >= 0.6 else "in tune with how you feel"
-    elif target_e is not None:
-        text = (
-            "full of energy, to match yours"
-            if target_e >= 0.6
-            else "easy-going, to match your pace"
-        )
-    else:
-        return None
-    return strength, text
+            if target_e >= 0.5:
+                return "upbeat, to match your mood"
+            return "warm and relaxed, to match your mood"
+        if target_v <= 0.4:
+            if target_e >= 0.5:
+                return "intense, to match how you feel"
+            return "quiet and reflective, in tune with how you feel"
+        return "in tune with your mood"
+    if target_v is not None:
+        return "bright, to match your mood" if target_v >= 0.6 else "in tune with how you feel"
+    if target_e is not None:
+        if target_e >= 0.6:
+            return "full of energy, to match yours"
+        return "easy-going, to match your pace"
+    return None
