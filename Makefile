@@ -42,7 +42,7 @@ typecheck: bootstrap ## mypy
 unit: bootstrap ## unit tests only (no servers)
 	@$(BIN)/pytest tests/unit -q
 
-test: bootstrap ## lint, type checks, unit, integration and end-to-end tests
+test: bootstrap ## lint, type checks, unit, integration and end-to-end tests, load smoke run
 	@bash deploy/local/run-tests.sh
 
 bench: bootstrap ## service-time benchmark: in-process and one-connection p50/p95/p99, session memory

@@ -22,6 +22,15 @@ def test_healthz(api: httpx.Client) -> None:
     assert response.json() == {"status": "ok"}
 
 
+def test_hello_is_the_framework_floor(api: httpx.Client) -> None:
+    # What capacity runs compare the API with: a constant from a replica, through nginx and
+    # the services' middleware (so it carries a request id), without a token.
+    response = api.get("/hello")
+    assert response.status_code == 200
+    assert response.json() == {"hello": "world"}
+    assert response.headers["x-request-id"]
+
+
 def test_openapi_lists_the_public_operations(api: httpx.Client) -> None:
     response = api.get("/openapi.json")
     assert response.status_code == 200
