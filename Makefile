@@ -5,7 +5,7 @@ SHELL := /bin/bash
 BIN := .venv/bin
 
 .PHONY: help bootstrap up down status logs clean test lint typecheck unit openapi bench \
-	loadtest loadtest-ui capacity
+	loadtest loadtest-ui capacity faults
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ typecheck: bootstrap ## mypy
 
 unit: bootstrap ## unit tests only (no servers)
 	@$(BIN)/pytest tests/unit -q
+
+faults: bootstrap ## fault injection under load (replica kills, Redis/PostgreSQL crashes), ~10 min
+	@$(BIN)/pytest -q -m faults tests/faults
 
 test: bootstrap ## lint, type checks, unit, integration and end-to-end tests, load smoke run
 	@bash deploy/local/run-tests.sh

@@ -18,7 +18,7 @@ step $BIN/ruff format --check .
 step $BIN/mypy shared/src services/identity/src services/conversation/src \
     services/recommendation/src services/learning/src deploy/local/src
 step $BIN/v5-cluster openapi --check
-step $BIN/pytest -q
+step $BIN/pytest -q -m "not faults"  # the fault suite is `make faults`
 step $BIN/python -m loadtests.smoke
 
 exit $failed

@@ -18,6 +18,8 @@ def test_repeated_turn_has_one_effect(listener: Listener) -> None:
     again = listener.say("I love jazz", **key)
     assert first.status_code == again.status_code == 200
     assert again.json() == first.json()
+    assert "idempotent-replay" not in first.headers
+    assert again.headers["idempotent-replay"] == "true"
     assert listener.status().json()["turns"] == 1
     conflict = listener.say("I love rock", **key)
     assert conflict.status_code == 409
@@ -31,6 +33,7 @@ def test_repeated_weight_feedback_has_one_effect(listener: Listener) -> None:
     again = listener.adjust(body, **key)
     assert first.status_code == again.status_code == 200
     assert again.json() == first.json()
+    assert again.headers["idempotent-replay"] == "true"
     assert listener.weights().json()["adjustment_count"] == 1
     assert listener.adjust({"action": "reset"}, **key).status_code == 409
     assert listener.weights().json()["adjustment_count"] == 1
@@ -62,6 +65,7 @@ def test_repeated_recommendation_and_reward(listener: Listener) -> None:
         "/api/v1/v5/feedback/reward", json=body, headers={**listener.headers, **reward_key}
     )
     assert r1.status_code == r2.status_code == 200 and r1.json() == r2.json()
+    assert r2.headers["idempotent-replay"] == "true"
     assert listener.status().json()["rewards"]["count"] == 1
 
 

@@ -15,6 +15,7 @@ from typing import cast
 import asyncpg
 import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.maint_notifications import MaintNotificationsConfig
 
 from .settings import Settings
 
@@ -66,6 +67,10 @@ def create_redis(settings: Settings) -> Redis:
         socket_connect_timeout=settings.redis_connect_timeout_seconds,
         socket_timeout=settings.redis_socket_timeout_seconds,
         health_check_interval=30,
+        # Maintenance notifications (on by default since redis-py 8) turn off the pool's
+        # check of a connection as it is handed out, so connections that a Redis restart
+        # closed would each fail one request long after Redis is back.
+        maint_notifications_config=MaintNotificationsConfig(enabled=False),
     )
     return Redis(connection_pool=pool)
 

@@ -29,6 +29,8 @@ DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.InterfaceError,
+    # A pooled connection caught mid-operation by a server shutdown.
+    asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.OperatorInterventionError,
     ConnectionError,
     TimeoutError,
@@ -41,7 +43,9 @@ def _dependency_name(exc: BaseException) -> str:
         return exc.dependency
     if isinstance(exc, redis.exceptions.RedisError):
         return "redis"
-    if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError):
+    if isinstance(
+        exc, asyncpg.PostgresError | asyncpg.InterfaceError | asyncpg.exceptions.InternalClientError
+    ):
         return "postgresql"
     return "a data store"
 

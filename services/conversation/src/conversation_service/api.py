@@ -97,7 +97,7 @@ async def continue_conversation(
         }
     )
     try:
-        snapshot, _replayed = await store.apply_turn(
+        snapshot, replayed = await store.apply_turn(
             body.user_id,
             candidate_session_id=uuid.uuid4().hex,
             now_iso=at,
@@ -136,7 +136,8 @@ async def continue_conversation(
     # Built as plain data in the shape of ContinueResponse (its schema documents it): this
     # is the hot path, and pydantic would build and then dump a dozen nested models.
     return FastJSONResponse(
-        {
+        headers={"Idempotent-Replay": "true"} if replayed else None,
+        content={
             "session_id": snapshot.session_id,
             "turn": snapshot.turn,
             "reply": reply,
@@ -159,7 +160,7 @@ async def continue_conversation(
             "activity": understanding.activity,
             "target_energy": understanding.target_energy,
             "comfort": comfort,
-        }
+        },
     )
 
 

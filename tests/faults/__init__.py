@@ -1,0 +1,1 @@
+"""Fault-injection tests (`make faults`): faults injected into throwaway clusters under load."""
