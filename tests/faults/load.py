@@ -530,3 +530,44 @@ def _check_rewards(user: LoadUser, status: dict[str, Any]) -> list[str]:
         if abs(final - (start + acked - 1)) > 1e-6:
             problems.append(f"{who}: arm {user.arm} alpha+beta {final}, {start + acked - 1} due")
     return problems
+
+
+# A data store that is away is answered with 503s, and fast ones: this long at most.
+FAST_503_SECONDS = 2.0
+
+
+def outage_violations(
+    *,
+    load: BackgroundLoad,
+    origin: float,
+    peaks: Sequence[tuple[str, BackgroundLoad]],
+    services_before: Any,
+    services_after: Any,
+    gateway_url: str,
+    users: Sequence[LoadUser],
+    report: Callable[[str], None],
+) -> list[str]:
+    """What every data-store outage test requires beyond its own timings: the spikes around
+    it were clean, every failure was a fast 503, no service had to restart, and every
+    acknowledged write has exactly one effect."""
+    violations: list[str] = []
+    for when, peak in peaks:
+        report(f"peak {when}: {peak.summary()}")
+        if peak.failed() or peak.problems():
+            violations.append(
+                f"peak {when}:\n{describe(peak.failed(), peak.started_at)}\n{peak.problems()}"
+            )
+    # A missing data store is a 503, never a 500 or a gateway error, and always a fast one.
+    wrong = load.failed(lambda a: a.status != 503)
+    if wrong:
+        violations.append("failures other than 503:\n" + describe(wrong, origin))
+    slow_503 = [a for a in load.attempts if a.status == 503 and a.elapsed >= FAST_503_SECONDS]
+    if slow_503:
+        violations.append("503s slower than 2 s:\n" + describe(slow_503, origin))
+    # Recovery came from the services' own reconnects, not from restarts.
+    if services_after != services_before:
+        violations.append(f"services restarted: {services_before} -> {services_after}")
+    violations += load.problems()
+    lost = verify_effects(gateway_url, users)
+    report(f"acknowledged writes with other than exactly one effect: {len(lost)}")
+    return violations + lost

@@ -21,12 +21,18 @@ from collections.abc import Callable
 import pytest
 
 from .conftest import FaultCluster, wait_for
-from .load import BackgroundLoad, LoadUser, describe, provision_users, spike, verify_effects
+from .load import (
+    BackgroundLoad,
+    LoadUser,
+    describe,
+    outage_violations,
+    provision_users,
+    spike,
+)
 
 pytestmark = pytest.mark.faults
 
 WARM_UP_SECONDS = 3.0
-FAST_503_SECONDS = 2.0
 RECOVERY_SECONDS = 5.0
 # pg_ctl's shutdown modes and the signals it sends the postmaster for them, each twice: the
 # requests that meet a shutdown are a matter of timing, and a second round doubles the odds of
@@ -79,24 +85,14 @@ def test_postgres_restarts_lose_no_acknowledged_write(
         late = [a for a in failures if a.sent > back_at + RECOVERY_SECONDS]
         if late:
             violations.append(f"-m {mode}: failures after recovery:\n{describe(late, origin)}")
-    whens = ["before"] + [f"after -m {mode}" for mode, _ in MODES]
-    for when, peak in zip(whens, peaks, strict=True):
-        report(f"peak {when}: {peak.summary()}")
-        if peak.failed() or peak.problems():
-            violations.append(
-                f"peak {when}:\n{describe(peak.failed(), peak.started_at)}\n{peak.problems()}"
-            )
-    wrong = load.failed(lambda a: a.status != 503)
-    if wrong:
-        violations.append("failures other than 503:\n" + describe(wrong, origin))
-    slow_503 = [a for a in attempts if a.status == 503 and a.elapsed >= FAST_503_SECONDS]
-    if slow_503:
-        violations.append("503s slower than 2 s:\n" + describe(slow_503, origin))
-    # Recovery came from the services' own reconnects, not from restarts.
-    if fault_cluster.service_processes() != services:
-        violations.append(f"services restarted: {services} -> {fault_cluster.service_processes()}")
-    violations += load.problems()
-    lost = verify_effects(url, [*load_users, *peak_users])
-    report(f"acknowledged writes with other than exactly one effect: {len(lost)}")
-    violations += lost
+    violations += outage_violations(
+        load=load,
+        origin=origin,
+        peaks=list(zip(["before"] + [f"after -m {mode}" for mode, _ in MODES], peaks, strict=True)),
+        services_before=services,
+        services_after=fault_cluster.service_processes(),
+        gateway_url=url,
+        users=[*load_users, *peak_users],
+        report=report,
+    )
     assert violations == [], "\n\n".join(violations)

@@ -25,12 +25,20 @@ from collections.abc import Callable
 import pytest
 
 from .conftest import FaultCluster, wait_for
-from .load import BackgroundLoad, LoadUser, describe, provision_users, spike, verify_effects
+from .load import (
+    FAST_503_SECONDS,
+    BackgroundLoad,
+    LoadUser,
+    describe,
+    outage_violations,
+    provision_users,
+    spike,
+    verify_effects,
+)
 
 pytestmark = pytest.mark.faults
 
 WARM_UP_SECONDS = 3.0
-FAST_503_SECONDS = 2.0
 RECOVERY_SECONDS = 5.0
 HOLD_DOWN_SECONDS = 3.0
 PAUSE_SECONDS = 3.0
@@ -138,24 +146,14 @@ def test_redis_sigkill_loses_no_acknowledged_write(
         late = [a for a in failures if a.sent > back_at + RECOVERY_SECONDS]
         if late:
             violations.append(f"failures after Redis was back ({what}):\n{describe(late, origin)}")
-    for when, peak in zip(("before", "after kill 1", "after kill 2"), peaks, strict=True):
-        report(f"peak {when}: {peak.summary()}")
-        if peak.failed() or peak.problems():
-            violations.append(
-                f"peak {when}:\n{describe(peak.failed(), peak.started_at)}\n{peak.problems()}"
-            )
-    # A missing Redis is a 503, never a 500 or a gateway error, and always a fast one.
-    wrong = load.failed(lambda a: a.status != 503)
-    if wrong:
-        violations.append("failures other than 503:\n" + describe(wrong, origin))
-    slow_503 = [a for a in attempts if a.status == 503 and a.elapsed >= FAST_503_SECONDS]
-    if slow_503:
-        violations.append("503s slower than 2 s:\n" + describe(slow_503, origin))
-    # Recovery came from the services' own reconnects, not from restarts.
-    if fault_cluster.service_processes() != services:
-        violations.append(f"services restarted: {services} -> {fault_cluster.service_processes()}")
-    violations += load.problems()
-    lost = verify_effects(url, [*load_users, *peak_users])
-    report(f"acknowledged writes with other than exactly one effect: {len(lost)}")
-    violations += lost
+    violations += outage_violations(
+        load=load,
+        origin=origin,
+        peaks=list(zip(("before", "after kill 1", "after kill 2"), peaks, strict=True)),
+        services_before=services,
+        services_after=fault_cluster.service_processes(),
+        gateway_url=url,
+        users=[*load_users, *peak_users],
+        report=report,
+    )
     assert violations == [], "\n\n".join(violations)
