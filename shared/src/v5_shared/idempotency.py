@@ -15,6 +15,7 @@ import asyncpg
 import orjson
 from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 
 from .responses import FastJSONResponse
 
@@ -66,9 +67,13 @@ def fingerprint(route: str, body: Any, *, secret: bytes | None = None) -> str:
 def for_request(
     request: Request, route: str, body: Any, *, secret: bytes | None = None
 ) -> IdempotencyRequest | None:
+    """The request's Idempotency-Key and the fingerprint of ``route`` and ``body`` (a model
+    is dumped only when there is a key: most requests carry none)."""
     key = idempotency_key(request)
     if key is None:
         return None
+    if isinstance(body, BaseModel):
+        body = body.model_dump()
     return IdempotencyRequest(key=key, fingerprint=fingerprint(route, body, secret=secret))
 
 

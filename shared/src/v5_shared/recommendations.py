@@ -42,9 +42,7 @@ if idem ~= '' then
 end
 -- The impression itself is what the reward endpoint looks up (user, arm, tracks).
 redis.call('SET', rec, impression, 'EX', rec_ttl)
-for i = 8, #ARGV do
-  redis.call('LPUSH', recent, ARGV[i])
-end
+if #ARGV >= 8 then redis.call('LPUSH', recent, unpack(ARGV, 8)) end
 redis.call('LTRIM', recent, 0, recent_max - 1)
 redis.call('EXPIRE', recent, 30 * 24 * 3600)
 redis.call('XADD', stream, 'MAXLEN', '~', stream_max, '*', 'impression', impression)

@@ -201,13 +201,20 @@ def _text(value: Any) -> str:
 
 
 _READ = """
-local extra, value = {}, false
-if tonumber(ARGV[1]) > 0 then extra = redis.call('LRANGE', KEYS[5], 0, tonumber(ARGV[1]) - 1) end
+local extra, value = '[]', false
+if tonumber(ARGV[1]) > 0 then
+  local items = redis.call('LRANGE', KEYS[5], 0, tonumber(ARGV[1]) - 1)
+  if #items > 0 then extra = cjson.encode(items) end
+end
 if KEYS[6] ~= '' then value = redis.call('GET', KEYS[6]) end
+-- Lists come back as one JSON text each (window entries and points are JSON already):
+-- one bulk reply to parse instead of hundreds, and one orjson call for each.
+local function json_array(key)
+  return '[' .. table.concat(redis.call('LRANGE', key, 0, -1), ',') .. ']'
+end
 return {
-  redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1),
-  redis.call('HGETALL', KEYS[3]), redis.call('LRANGE', KEYS[4], 0, -1),
-  redis.call('TTL', KEYS[1]), extra, value,
+  redis.call('HGETALL', KEYS[1]), json_array(KEYS[2]), redis.call('HGETALL', KEYS[3]),
+  json_array(KEYS[4]), redis.call('TTL', KEYS[1]), extra, value,
 }
 """
 
@@ -218,7 +225,7 @@ class SessionRead:
     the same atomic script."""
 
     session: SessionState
-    extra_list: list[bytes]
+    extra_list: list[str]
     value: bytes | None
 
 
@@ -286,28 +293,27 @@ class SessionStore:
             keys=keys, args=[max(list_length, 1) if list_key else 0]
         )
         return SessionRead(
-            self._state(_pairs_to_dict(meta), window, _pairs_to_dict(ctx), traj, ttl),
-            list(extra),
+            self._state(_pairs_to_dict(meta), orjson.loads(window), ctx, orjson.loads(traj), ttl),
+            orjson.loads(extra),
             value or None,
         )
 
     @staticmethod
-    def _state(meta: Any, window: Any, ctx: Any, traj: Any, ttl: Any) -> SessionState:
+    def _state(
+        meta: dict[bytes, bytes], window: Any, ctx_pairs: list[Any], traj: Any, ttl: Any
+    ) -> SessionState:
         if not meta:
             return SessionState()
         decoded = {k.decode(): v.decode() for k, v in meta.items()}
-        pairs: list[Any] = []
-        for name, weight in ctx.items():
-            pairs += [name, weight]
         return SessionState(
             session_id=decoded.get("session_id"),
             turns=int(decoded.get("turns", 0)),
             created_at=decoded.get("created_at"),
             last_active_at=decoded.get("last_active_at"),
             ttl_seconds=int(ttl) if ttl and ttl > 0 else None,
-            window=[orjson.loads(entry) for entry in window],
-            context=_context_from_pairs(pairs),
-            points=[orjson.loads(p) for p in traj],
+            window=window,
+            context=_context_from_pairs(ctx_pairs),
+            points=traj,
         )
 
     async def delete(self, user_id: str) -> None:

@@ -84,7 +84,7 @@ async def continue_conversation(
     ensure_same_user(principal, body.user_id)
     store: SessionStore = request.app.state.sessions
     watcher: CatalogWatcher[EntityMatcher] = request.app.state.catalog
-    idem = idempotency.for_request(request, "conversation/continue", body.model_dump())
+    idem = idempotency.for_request(request, "conversation/continue", body)
     understanding = understand(body.message, watcher.require())
     at = iso(_now()) or ""
     point = (

@@ -58,7 +58,7 @@ async def register(body: RegisterRequest, request: Request) -> Any:
     _, stores = _state(request)
     await _limit_account(request, body.user_id)
     idem = idempotency.for_request(
-        request, "auth/register", body.model_dump(), secret=request.app.state.fingerprint_secret
+        request, "auth/register", body, secret=request.app.state.fingerprint_secret
     )
     hasher: PasswordHasher = request.app.state.password_hasher
     password_hash = await _in_hash_pool(request, hasher.hash, body.password)

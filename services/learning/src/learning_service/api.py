@@ -105,7 +105,7 @@ async def post_weights(
     ensure_same_user(principal, user_id)
     settings: LearningSettings = request.app.state.settings
     stores: DataStores = request.app.state.stores
-    idem = idempotency.for_request(request, f"learning/weights/{user_id}", action.model_dump())
+    idem = idempotency.for_request(request, f"learning/weights/{user_id}", action)
     matches: dict[str, float] | None = None
     if isinstance(action, FeedbackAction):
         catalog: CatalogWatcher[dict[str, Track]] = request.app.state.catalog
@@ -176,7 +176,7 @@ async def reward(body: RewardRequest, request: Request, principal: CurrentPrinci
     ensure_same_user(principal, body.user_id)
     stores: DataStores = request.app.state.stores
     log: RecommendationLog = request.app.state.recommendation_log
-    idem = idempotency.for_request(request, "feedback/reward", body.model_dump())
+    idem = idempotency.for_request(request, "feedback/reward", body)
 
     served = await log.served(body.recommendation_id)
     if served is None:

@@ -87,7 +87,7 @@ async def adaptive(body: AdaptiveRequest, request: Request, principal: CurrentPr
     watcher: CatalogWatcher[CatalogIndex] = request.app.state.catalog
     catalog = watcher.require()
 
-    idem = idempotency.for_request(request, "recommendation/adaptive", body.model_dump())
+    idem = idempotency.for_request(request, "recommendation/adaptive", body)
     if idem is not None:
         stored = await log.stored_response(user_id, idem.key)
         if stored is not None:
@@ -103,7 +103,7 @@ async def adaptive(body: AdaptiveRequest, request: Request, principal: CurrentPr
         list_length=log.novelty_memory,
         value_key=learning_version_key(user_id),
     )
-    session, recent = read.session, [r.decode() for r in read.extra_list]
+    session, recent = read.session, read.extra_list
     cache: LearningCache = request.app.state.learning_cache
     learned = cache.get(user_id, read.value)
     if learned is None:
