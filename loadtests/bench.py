@@ -4,7 +4,8 @@
    ASGI (no network, no gateway), against real Redis and PostgreSQL; the recommendation over
    a 100,000-track catalog.
 2. Through the gateway on one keep-alive connection, with the default catalog.
-3. Redis memory held by a typical 10-turn session.
+   (1 and 2 are taken in interleaved blocks: see time_interleaved.)
+3. Redis memory held by a typical 10-turn session, and a 50-turn conversation's turn times.
 
 It starts its own throwaway cluster (real Redis, PostgreSQL, nginx, 2 replicas each) on free
 ports and writes reports/bench.md and reports/bench.json.
@@ -127,22 +128,58 @@ class AsgiDriver:
         return status, b"".join(chunks)
 
 
-async def time_calls(
-    call: Callable[[int], Awaitable[tuple[int, bytes]]], *, warmup: int, runs: int
-) -> dict[str, float]:
-    for i in range(warmup):
-        status, body = await call(i)
-        assert status == 200, body[:300]
-    samples = []
-    for i in range(runs):
-        started = time.perf_counter()
-        status, body = await call(i)
-        samples.append((time.perf_counter() - started) * 1000)
-        assert status == 200, body[:300]
-    return percentiles(samples)
+Call = Callable[[int], Awaitable[tuple[int, bytes]]]
 
 
-def in_process(cluster: LocalCluster, token: str, user_id: str, runs: int) -> dict[str, Any]:
+async def time_interleaved(
+    calls: dict[str, Call], *, warmup: int, runs: int, rounds: int
+) -> dict[str, dict[str, float]]:
+    """Time each call ``runs`` times, in ``rounds`` blocks taken in turn (A, B, C, A, B,
+    C, ...) rather than one measurement after another: this host's speed drifts over tens of
+    seconds, and interleaving lets the drift fall on every figure alike instead of on
+    whichever happened to run during a slow spell."""
+    for name, call in calls.items():
+        for i in range(warmup):
+            status, body = await call(i)
+            assert status == 200, (name, body[:300])
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    block = max(1, runs // rounds)
+    for round_ in range(rounds):
+        for name, call in calls.items():
+            for i in range(round_ * block, (round_ + 1) * block):
+                started = time.perf_counter()
+                status, body = await call(i)
+                samples[name].append((time.perf_counter() - started) * 1000)
+                assert status == 200, (name, body[:300])
+    return {name: percentiles(values) for name, values in samples.items()}
+
+
+class GatewayClient:
+    """One keep-alive connection with the standard library's lean HTTP client, so that the
+    client's own overhead (httpx costs about 1 ms a request here) does not hide the server's.
+    Blocking on purpose: nothing else runs on the bench's event loop while it waits."""
+
+    def __init__(self, gateway: str, token: str) -> None:
+        host, port = gateway.removeprefix("http://").split(":")
+        self.connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
+        self.connection.request("POST", path, body=orjson.dumps(body), headers=self.headers)
+        response = self.connection.getresponse()
+        return response.status, response.read()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def service_time(
+    cluster: LocalCluster, token: str, user_id: str, runs: int, rounds: int
+) -> dict[str, Any]:
+    """In-process handler time (the conversation and recommendation apps in this process,
+    over ASGI, against the cluster's Redis and PostgreSQL; the recommendation over a
+    100,000-track catalog) and time through the gateway on one connection (the cluster's
+    replicas, default catalog), interleaved."""
     import os
 
     cfg = cluster.config
@@ -158,76 +195,56 @@ def in_process(cluster: LocalCluster, token: str, user_id: str, runs: int) -> di
     from recommendation_service.catalog import CatalogIndex
 
     headers = {"authorization": f"Bearer {token}"}
+    converse = "/api/v1/v5/conversation/continue"
+    recommend = "/api/v1/v5/recommendation/adaptive"
     results: dict[str, Any] = {}
+
+    def turn(i: int) -> dict[str, Any]:
+        return {"user_id": user_id, "message": MESSAGES[i % len(MESSAGES)]}
 
     async def run() -> None:
         conversation = conversation_app()
-        async with conversation.router.lifespan_context(conversation):
-            driver = AsgiDriver(conversation)
-            results["conversation_turn"] = await time_calls(
-                lambda i: driver.request(
-                    "POST", "/api/v1/v5/conversation/continue",
-                    {"user_id": user_id, "message": MESSAGES[i % len(MESSAGES)]}, headers,
-                ),
-                warmup=50, runs=runs,
-            )  # fmt: skip
         recommendation = recommendation_app()
-        async with recommendation.router.lifespan_context(recommendation):
+        gateway = GatewayClient(cfg.gateway_url, token)
+        async with (
+            conversation.router.lifespan_context(conversation),
+            recommendation.router.lifespan_context(recommendation),
+        ):
             tracks = generate_catalog(seed=7, n_tracks=100_000, n_artists=8_000)
             watcher = recommendation.state.catalog
             # Stopped, or its next poll would put the stored (default) catalog back.
             await watcher.stop()
             watcher.view = CatalogIndex(version=10_000, tracks=tracks)
             watcher.version = 10_000
-            driver = AsgiDriver(recommendation)
-            results["recommendation_100k"] = await time_calls(
-                lambda i: driver.request(
-                    "POST", "/api/v1/v5/recommendation/adaptive",
-                    {"user_id": user_id, "limit": 10}, headers,
-                ),
-                warmup=30, runs=runs,
-            )  # fmt: skip
+            in_conversation, in_recommendation = (
+                AsgiDriver(conversation),
+                AsgiDriver(recommendation),
+            )
+            settle()
+            timed = await time_interleaved(
+                {
+                    "in_process/conversation_turn": lambda i: in_conversation.request(
+                        "POST", converse, turn(i), headers
+                    ),
+                    "in_process/recommendation_100k": lambda i: in_recommendation.request(
+                        "POST", recommend, {"user_id": user_id, "limit": 10}, headers
+                    ),
+                    "gateway/conversation_turn": lambda i: gateway.post(converse, turn(i)),
+                    "gateway/recommendation_24k": lambda i: gateway.post(
+                        recommend, {"user_id": user_id, "limit": 10}
+                    ),
+                },
+                warmup=50,
+                runs=runs,
+                rounds=rounds,
+            )
+        gateway.close()
+        for key, figures in timed.items():
+            group, name = key.split("/")
+            results.setdefault(group, {})[name] = figures
 
     # The event loop the services run on.
     uvloop.run(run())
-    return results
-
-
-def through_gateway(gateway: str, token: str, user_id: str, runs: int) -> dict[str, Any]:
-    """One keep-alive connection with the standard library's lean HTTP client, so that the
-    client's own overhead (httpx costs about 1 ms a request here) does not hide the server's."""
-    host, port = gateway.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=10)
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-
-    def post(path: str, body: dict[str, Any]) -> tuple[int, bytes]:
-        connection.request("POST", path, body=orjson.dumps(body), headers=headers)
-        response = connection.getresponse()
-        return response.status, response.read()
-
-    operations = {
-        "conversation_turn": lambda i: post(
-            "/api/v1/v5/conversation/continue",
-            {"user_id": user_id, "message": MESSAGES[i % len(MESSAGES)]},
-        ),
-        "recommendation_24k": lambda i: post(
-            "/api/v1/v5/recommendation/adaptive", {"user_id": user_id, "limit": 10}
-        ),
-    }
-    results: dict[str, Any] = {}
-    try:
-        for name, call in operations.items():
-            for i in range(50):
-                assert call(i)[0] == 200
-            samples = []
-            for i in range(runs):
-                started = time.perf_counter()
-                status, body = call(i)
-                samples.append((time.perf_counter() - started) * 1000)
-                assert status == 200, body[:300]
-            results[name] = percentiles(samples)
-    finally:
-        connection.close()
     return results
 
 
@@ -324,6 +341,9 @@ def report(results: dict[str, Any]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument(
+        "--rounds", type=int, default=10, help="blocks each measurement is split into"
+    )
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="v5-bench-"))
     state.chmod(0o755)
@@ -335,13 +355,10 @@ def main() -> int:
         cluster.up(timeout=180)
         gateway = config.gateway_url
         user_id, token = account(gateway)
-        settle()
-        results: dict[str, Any] = {"gateway": through_gateway(gateway, token, user_id, args.runs)}
+        results: dict[str, Any] = service_time(cluster, token, user_id, args.runs, args.rounds)
         results["session_bytes"] = session_memory(cluster, gateway, token, user_id)
         settle()
         results["long_conversation"] = long_conversation(gateway, token, user_id)
-        settle()
-        results["in_process"] = in_process(cluster, token, user_id, args.runs)
     finally:
         cluster.down()
         shutil.rmtree(state, ignore_errors=True)
