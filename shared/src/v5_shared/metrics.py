@@ -18,6 +18,12 @@ REQUEST_DURATION = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 
+REQUESTS_SHED = Counter(
+    "v5_http_requests_shed_total",
+    "Requests answered 503 at once because the replica was at capacity (admission control)",
+    ["service"],
+)
+
 
 def metrics_response() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

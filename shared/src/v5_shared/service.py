@@ -12,6 +12,7 @@ from types import FrameType
 import uvicorn
 from fastapi import APIRouter, FastAPI
 
+from .admission import AdmissionControl
 from .auth import TokenVerifier
 from .datastores import DataStores
 from .errors import install_error_handlers
@@ -70,6 +71,14 @@ def create_service_app(
     app.include_router(health_router)
     for router in routers:
         app.include_router(router)
+    # Added first, so it runs inside the request context: a refused request still gets its
+    # request id, security headers, metrics and access log line.
+    app.add_middleware(
+        AdmissionControl,
+        service=name,
+        limit=settings.max_concurrent_requests,
+        wait_seconds=settings.admission_wait_seconds,
+    )
     app.add_middleware(RequestContextMiddleware, service=name, log_requests=settings.access_log)
     return app
 

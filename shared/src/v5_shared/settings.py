@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     # Comfort applies when the latest mood's valence is below this, or the trend declines.
     comfort_valence_threshold: float = Field(default=-0.2, ge=-1, le=1)
 
+    # Admission control (see admission.py): requests run at once per replica, and how long
+    # the next may wait for a slot before a fast 503. 32 in flight on a replica that serves
+    # a few hundred requests a second is ~0.1-0.2 s of work queued, inside a client's
+    # patience; a burst beyond that is absorbed by the wait.
+    max_concurrent_requests: int = Field(default=32, ge=1)
+    admission_wait_seconds: float = Field(default=0.5, gt=0)
+
     log_level: str = "info"
     access_log: bool = True
     # uvicorn must keep idle upstream connections open longer than nginx's upstream
