@@ -52,6 +52,7 @@ from loadtests.capacity_report import (
     Series,
     StepResult,
     WindowStats,
+    cpu_per_request,
     degradation_table,
     endpoint_table,
     floor_comparison,
@@ -433,6 +434,14 @@ def write_report(
             degradation_table(floor, cores),
             "### The API against the floor\n",
             floor_comparison(api, floor),
+            "### CPU per request\n",
+            "Milliseconds of CPU per served request, by part (the machine has "
+            f"{1000 * cores / max(api.best_throughput_rps(), 1):.1f} ms of CPU for each "
+            "request at the API's best throughput):\n",
+            f"#### {api.label}\n",
+            cpu_per_request(api),
+            f"#### {floor.label}\n",
+            cpu_per_request(floor),
             *[f"![{p.stem}]({p.name})\n" for p in plots],
         ]
         data["steps"] = {

@@ -213,6 +213,27 @@ def floor_comparison(api: Series, floor: Series) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cpu_per_request(series: Series) -> str:
+    """CPU milliseconds per served request, by part, at each step: what the knee costs and
+    who spends it. Where these sum to the machine's cores at the knee, CPU is what stops the
+    throughput; a part whose share grows faster than the load is where it goes."""
+    groups = [g for g in CPU_GROUPS if any(g in step.cpu for step in series.steps)]
+    rows = [
+        "| offered req/s | req/s | " + " | ".join(CPU_LABELS[g] for g in groups) + " |",
+        "|---|---|" + "---|" * len(groups),
+    ]
+    for step in series.steps:
+        served = step.stats.throughput_rps
+        if served <= 0:
+            continue
+        cells = [
+            f"{step.cpu[g] * 10 / served:.2f}" if g in step.cpu else "-"  # % of a core -> ms
+            for g in groups
+        ]
+        rows.append(f"| {step.offered_rps:g} | {served:.1f} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
 def endpoint_table(by_endpoint: dict[str, WindowStats]) -> str:
     rows = [
         "| endpoint | requests | failures | req/s | p50 ms | p95 ms | p99 ms |",

@@ -12,6 +12,7 @@ from loadtests.capacity_report import (
     Series,
     StepResult,
     WindowStats,
+    cpu_per_request,
     degradation_table,
     endpoint_table,
     floor_comparison,
@@ -163,3 +164,14 @@ def test_the_plots_are_written_as_png(tmp_path: Path) -> None:
     ]  # fmt: skip
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cpu_per_request_divides_each_part_by_the_served_rate() -> None:
+    window = WindowStats(10.0, 2000, 0, 5.0, 10.0, 20.0)  # 200 req/s
+    at_knee = StepResult(200, 1000, 5, window, cpu={"services": 80.0, "machine": 190.0})
+    idle = StepResult(50, 1000, 20, WindowStats(10.0, 0, 0, 0, 0, 0), cpu={"machine": 5.0})
+    rows = cpu_per_request(Series("s", (at_knee, idle))).splitlines()
+    assert rows[0] == "| offered req/s | req/s | services | whole machine |"
+    # 80 % of a core over 200 req/s is 4 ms a request; 190 % is 9.5 ms.
+    assert rows[2] == "| 200 | 200.0 | 4.00 | 9.50 |"
+    assert len(rows) == 3  # a step that served nothing has no per-request cost
