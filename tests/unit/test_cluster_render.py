@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 from v5_cluster.config import SERVICES, ClusterConfig
 from v5_cluster.openapi import merge_openapi
@@ -87,3 +88,26 @@ def test_openapi_merge_combines_paths_and_refuses_conflicts() -> None:
         assert "Shared" in str(exc)
     else:
         raise AssertionError("conflicting schemas must not merge silently")
+
+
+def test_openapi_merge_documents_the_gateways_own_answers_on_the_api() -> None:
+    service: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "paths": {
+            "/api/v1/v5/things": {
+                "get": {"responses": {"200": {"description": "ok"}}},
+                "post": {"requestBody": {}, "responses": {"201": {"description": "made"}}},
+            },
+            "/internal": {"get": {"responses": {"200": {"description": "ok"}}}},
+        },
+        "components": {"schemas": {}},
+    }
+    merged = merge_openapi([service])
+    things = merged["paths"]["/api/v1/v5/things"]
+    assert set(things["get"]["responses"]) == {"200", "429"}
+    assert set(things["post"]["responses"]) == {"201", "413", "429"}
+    assert set(merged["paths"]["/internal"]["get"]["responses"]) == {"200"}
+    assert set(merged["paths"]["/healthz"]["get"]["responses"]) == {"200"}
+    assert merged["components"]["schemas"]["GatewayError"]["required"] == ["detail"]
+    # The services' own documents are left as they were.
+    assert set(service["paths"]["/api/v1/v5/things"]["get"]["responses"]) == {"200"}

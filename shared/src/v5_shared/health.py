@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse, Response
 
 from .datastores import DataStores
 from .metrics import metrics_response
+from .routing import JSONRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=JSONRoute)
 
 READINESS_TIMEOUT_SECONDS = 1.5
 

@@ -67,6 +67,10 @@ async def aggregate_posteriors(conn: asyncpg.Connection) -> dict[str, Posterior]
 async def recommendation_of(
     conn: asyncpg.Connection, recommendation_id: str
 ) -> dict[str, Any] | None:
+    if "\x00" in recommendation_id:
+        # PostgreSQL's text cannot hold NUL, so no stored id has one (and the query would
+        # fail): an unknown id, like any other.
+        return None
     row = await conn.fetchrow(
         "SELECT recommendation_id, user_id, arm, propensity, track_ids FROM recommendations"
         " WHERE recommendation_id = $1",

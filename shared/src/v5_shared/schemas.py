@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field
+
+# API.md's user_id, wherever one appears (body or path): an id outside it cannot belong to
+# any account, and is a 422 rather than another user's id (403). It also keeps control
+# characters, NUL among them (which PostgreSQL's text cannot hold), out of every query.
+# pydantic matches it with the Rust regex engine, where `$` does not accept a final newline.
+USER_ID_PATTERN = r"^[A-Za-z0-9_.-]{3,64}$"
+
+UserId = Annotated[str, Field(pattern=USER_ID_PATTERN)]
+UserIdPath = Annotated[str, Path(pattern=USER_ID_PATTERN)]
 
 
 class RequestModel(BaseModel):

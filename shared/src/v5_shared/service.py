@@ -19,6 +19,7 @@ from .errors import install_error_handlers
 from .health import router as health_router
 from .logging import configure_logging, get_logger
 from .middleware import RequestContextMiddleware
+from .routing import require_json_routes
 from .settings import Settings, get_settings
 
 Hook = Callable[[FastAPI], Awaitable[None]]
@@ -70,6 +71,7 @@ def create_service_app(
     install_error_handlers(app)
     app.include_router(health_router)
     for router in routers:
+        require_json_routes(router)
         app.include_router(router)
     # Added first, so it runs inside the request context: a refused request still gets its
     # request id, security headers, metrics and access log line.

@@ -61,11 +61,13 @@ class Settings(BaseSettings):
     comfort_valence_threshold: float = Field(default=-0.2, ge=-1, le=1)
 
     # Admission control (see admission.py): requests run at once per replica, and how long
-    # the next may wait for a slot before a fast 503. 32 in flight on a replica that serves
-    # a few hundred requests a second is ~0.1-0.2 s of work queued, inside a client's
-    # patience; a burst beyond that is absorbed by the wait.
-    max_concurrent_requests: int = Field(default=32, ge=1)
-    admission_wait_seconds: float = Field(default=0.5, gt=0)
+    # the next may wait for a slot before a fast 503. 64 in flight is several times what a
+    # replica needs at its knee (a few hundred requests a second at a few ms each) yet keeps
+    # the queue of admitted work short; the wait lets a burst through (200 concurrent writes
+    # of one listener, serialised by its row lock, drain in about 1.5 s over two replicas)
+    # and stays under the database pool's acquire timeout, so shedding happens here first.
+    max_concurrent_requests: int = Field(default=64, ge=1)
+    admission_wait_seconds: float = Field(default=1.0, gt=0)
 
     log_level: str = "info"
     access_log: bool = True

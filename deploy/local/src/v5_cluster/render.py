@@ -180,6 +180,10 @@ def render_supervisor(
                 "shared_buffers=256MB",
                 "-c",
                 "log_min_duration_statement=250",
+                # A slow statement is logged without its bind parameters: they include
+                # password hashes (INSERT INTO users), which must never reach a log file.
+                "-c",
+                "log_parameter_max_length=0",
             ]
         ),
         *([f"user={postgres_user}"] if postgres_user else []),

@@ -16,7 +16,8 @@ from v5_shared.domain.bandit import ARMS, prior_from_aggregate
 from v5_shared.domain.comfort import comfort_applies
 from v5_shared.domain.trajectory import valence_trend
 from v5_shared.responses import FastJSONResponse
-from v5_shared.schemas import iso
+from v5_shared.routing import JSONRoute
+from v5_shared.schemas import UserIdPath, iso
 from v5_shared.sessions import SessionContext, SessionStore, TurnConflict, WeightedName
 
 from .clarity import clarity
@@ -37,8 +38,10 @@ from .schemas import (
 )
 from .understanding import EntityMatcher, Understanding, understand
 
-conversation_router = APIRouter(prefix="/api/v1/v5/conversation", tags=["conversation"])
-session_router = APIRouter(prefix="/api/v1/v5/session", tags=["session"])
+conversation_router = APIRouter(
+    prefix="/api/v1/v5/conversation", tags=["conversation"], route_class=JSONRoute
+)
+session_router = APIRouter(prefix="/api/v1/v5/session", tags=["session"], route_class=JSONRoute)
 
 
 def _context_out(context: SessionContext, window: int) -> ContextOut:
@@ -171,7 +174,7 @@ def _named(items: list[WeightedName]) -> list[dict[str, Any]]:
 @session_router.get(
     "/{user_id}/status", response_model=SessionStatus, responses=USER_SCOPED_RESPONSES
 )
-async def session_status(user_id: str, request: Request, principal: CurrentPrincipal) -> Any:
+async def session_status(user_id: UserIdPath, request: Request, principal: CurrentPrincipal) -> Any:
     ensure_same_user(principal, user_id)
     store: SessionStore = request.app.state.sessions
     stores: DataStores = request.app.state.stores
@@ -234,7 +237,9 @@ async def session_status(user_id: str, request: Request, principal: CurrentPrinc
 
 
 @session_router.delete("/{user_id}", status_code=204, responses=USER_SCOPED_RESPONSES)
-async def end_session(user_id: str, request: Request, principal: CurrentPrincipal) -> Response:
+async def end_session(
+    user_id: UserIdPath, request: Request, principal: CurrentPrincipal
+) -> Response:
     ensure_same_user(principal, user_id)
     store: SessionStore = request.app.state.sessions
     await store.delete(user_id)

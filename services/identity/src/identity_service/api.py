@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -14,16 +15,19 @@ from v5_shared import idempotency
 from v5_shared.datastores import DataStores
 from v5_shared.ratelimit import RateLimit, RateLimiter
 from v5_shared.responses import FastJSONResponse
+from v5_shared.routing import JSONRoute
 from v5_shared.schemas import iso
 
 from . import repository
-from .domain import access_token_claims, verify_password
+from .domain import USER_ID_PATTERN, access_token_claims, verify_password
 from .schemas import RegisterRequest, RegisterResponse, TokenRequest, TokenResponse
 from .settings import IdentitySettings
 
-router = APIRouter(prefix="/api/v1/v5/auth", tags=["identity"])
+router = APIRouter(prefix="/api/v1/v5/auth", tags=["identity"], route_class=JSONRoute)
 
 WRONG_LOGIN = "incorrect user_id or password"
+
+_REGISTRABLE_USER_ID = re.compile(USER_ID_PATTERN)
 
 
 def _state(request: Request) -> tuple[IdentitySettings, DataStores]:
@@ -91,8 +95,13 @@ async def token(body: TokenRequest, request: Request) -> TokenResponse:
     settings, stores = _state(request)
     await _limit_account(request, body.user_id)
     hasher: PasswordHasher = request.app.state.password_hasher
-    async with stores.connection() as conn:
-        stored_hash = await repository.password_hash_of(conn, body.user_id)
+    # An id that registration would refuse has no account, so it is not looked up: it is a
+    # wrong login like any other (and a NUL in it, which PostgreSQL's text cannot hold, would
+    # otherwise fail the query).
+    stored_hash: str | None = None
+    if _REGISTRABLE_USER_ID.fullmatch(body.user_id):
+        async with stores.connection() as conn:
+            stored_hash = await repository.password_hash_of(conn, body.user_id)
     # An unknown user costs the same hash as a known one, so timing does not tell them apart.
     candidate_hash = stored_hash or request.app.state.decoy_hash
     valid = await _in_hash_pool(request, verify_password, hasher, candidate_hash, body.password)

@@ -9,7 +9,9 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-USER_ID_PATTERN = r"^[A-Za-z0-9_.-]{3,64}$"
+# Re-exported: registration's rule is the one every service checks.
+from v5_shared.schemas import USER_ID_PATTERN as USER_ID_PATTERN
+
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
 

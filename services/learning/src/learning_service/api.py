@@ -26,7 +26,8 @@ from v5_shared.domain.weights import (
 from v5_shared.learning_versions import mark_changed
 from v5_shared.recommendations import RecommendationLog
 from v5_shared.responses import FastJSONResponse
-from v5_shared.schemas import iso
+from v5_shared.routing import JSONRoute
+from v5_shared.schemas import UserIdPath, iso
 from v5_shared.sessions import SessionStore
 
 from .schemas import (
@@ -40,12 +41,16 @@ from .schemas import (
 )
 from .settings import LearningSettings
 
-learning_router = APIRouter(prefix="/api/v1/v5/learning", tags=["learning"])
-feedback_router = APIRouter(prefix="/api/v1/v5/feedback", tags=["feedback"])
+learning_router = APIRouter(prefix="/api/v1/v5/learning", tags=["learning"], route_class=JSONRoute)
+feedback_router = APIRouter(prefix="/api/v1/v5/feedback", tags=["feedback"], route_class=JSONRoute)
 
 USER_RESPONSES = {
     **USER_SCOPED_RESPONSES,
     404: {"description": "unknown track_id or recommendation_id"},
+}
+WRITE_RESPONSES = {
+    **USER_RESPONSES,
+    409: {"description": "Idempotency-Key reused with another body"},
 }
 
 
@@ -59,7 +64,7 @@ def _weights_out(user_id: str, state: learning_store.WeightsState) -> WeightsOut
 
 
 @learning_router.get("/weights/{user_id}", response_model=WeightsOut, responses=USER_RESPONSES)
-async def get_weights(user_id: str, request: Request, principal: CurrentPrincipal) -> Any:
+async def get_weights(user_id: UserIdPath, request: Request, principal: CurrentPrincipal) -> Any:
     ensure_same_user(principal, user_id)
     stores: DataStores = request.app.state.stores
     async with stores.connection() as conn:
@@ -95,9 +100,9 @@ async def _feedback_matches(request: Request, user_id: str, track: Track) -> dic
     )
 
 
-@learning_router.post("/weights/{user_id}", response_model=WeightsOut, responses=USER_RESPONSES)
+@learning_router.post("/weights/{user_id}", response_model=WeightsOut, responses=WRITE_RESPONSES)
 async def post_weights(
-    user_id: str,
+    user_id: UserIdPath,
     request: Request,
     principal: CurrentPrincipal,
     action: WeightsAction,
@@ -170,7 +175,7 @@ async def _adjust_weights(
 @feedback_router.post(
     "/reward",
     response_model=RewardOut,
-    responses={**USER_RESPONSES, 422: {"description": "track not in the recommendation"}},
+    responses={**WRITE_RESPONSES, 422: {"description": "track not in the recommendation"}},
 )
 async def reward(body: RewardRequest, request: Request, principal: CurrentPrincipal) -> Any:
     ensure_same_user(principal, body.user_id)

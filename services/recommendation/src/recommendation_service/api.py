@@ -6,15 +6,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from v5_shared.auth import CurrentPrincipal
+from v5_shared.auth import USER_SCOPED_RESPONSES, CurrentPrincipal
 from v5_shared.catalog.genres import canonical_genre
 from v5_shared.catalog.model import Track
 from v5_shared.catalog.watcher import CatalogWatcher
+from v5_shared.routing import JSONRoute
 
 from .catalog import CatalogIndex, describe_track
 from .schemas import ArtistsOut, GenresOut, NamedCountOut, StatsOut, TrackOut
 
-catalog_router = APIRouter(prefix="/api/v1/v5/catalog", tags=["catalog"])
+catalog_router = APIRouter(
+    prefix="/api/v1/v5/catalog",
+    tags=["catalog"],
+    route_class=JSONRoute,
+    # Every catalog operation needs a token, though none is scoped to a user.
+    responses={401: USER_SCOPED_RESPONSES[401]},
+)
 
 
 def _catalog(request: Request) -> CatalogIndex:

@@ -27,6 +27,7 @@ from v5_shared.domain.lexicon import mood_of_text
 from v5_shared.learning_versions import learning_version_key
 from v5_shared.recommendations import RecommendationLog, recent_key
 from v5_shared.responses import FastJSONResponse
+from v5_shared.routing import JSONRoute
 from v5_shared.sessions import SessionStore
 
 from .catalog import CatalogIndex
@@ -36,7 +37,9 @@ from .schemas import AdaptiveRequest, AdaptiveResponse, RequestContext
 from .scoring import recommend
 from .settings import RecommendationSettings
 
-recommendation_router = APIRouter(prefix="/api/v1/v5/recommendation", tags=["recommendation"])
+recommendation_router = APIRouter(
+    prefix="/api/v1/v5/recommendation", tags=["recommendation"], route_class=JSONRoute
+)
 
 
 def _unprocessable(field: str, message: str) -> HTTPException:

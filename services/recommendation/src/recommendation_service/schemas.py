@@ -4,7 +4,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from v5_shared.schemas import RequestModel, ResponseModel
+from v5_shared.schemas import RequestModel, ResponseModel, UserId
 
 
 class TrackOut(ResponseModel):
@@ -65,7 +65,7 @@ class RequestContext(RequestModel):
 
 
 class AdaptiveRequest(RequestModel):
-    user_id: str = Field(min_length=1, max_length=64)
+    user_id: UserId
     limit: int = Field(default=10, ge=1, le=50)
     context: RequestContext | None = None
     exclude_track_ids: list[Annotated[str, Field(max_length=128)]] | None = Field(
