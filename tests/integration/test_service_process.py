@@ -143,23 +143,9 @@ def test_sigterm_drains_the_request_in_flight(cluster: LocalCluster, tmp_path: P
         ARGON2_MEMORY_KIB="65536",
         GRACEFUL_SHUTDOWN_SECONDS="30",
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "identity_service"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = _start(env, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
         result: dict[str, httpx.Response] = {}
 
         def register() -> None:
