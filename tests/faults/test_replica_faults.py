@@ -19,7 +19,7 @@ import pytest
 
 from v5_cluster.config import SERVICES
 
-from .conftest import FAIL_TIMEOUT_SECONDS, FaultCluster
+from .conftest import BACK_IN_ROTATION_SECONDS, FaultCluster
 from .load import BackgroundLoad, LoadUser, describe, verify_effects
 
 pytestmark = pytest.mark.faults
@@ -47,7 +47,7 @@ def test_sigkill_one_replica_of_every_service(
                 restarts.append(f"{program} {ready_at - killed_at:.1f} s")
             # nginx sends a replica that refused a connection nothing for fail_timeout: kill
             # the other replicas only once these take requests again.
-            time.sleep(FAIL_TIMEOUT_SECONDS + 1.0)
+            time.sleep(BACK_IN_ROTATION_SECONDS)
         time.sleep(1.0)
 
     origin = load.started_at
@@ -85,9 +85,9 @@ def test_rolling_restart_has_no_client_visible_error(
             ready_at = fault_cluster.wait_ready(program)
             durations.append(f"{program} {ready_at - started:.1f} s")
             # Ready is not yet in rotation: nginx retries a replica that refused a connection
-            # only after fail_timeout. Restarting the other replica before then would leave
-            # nginx no replica it is willing to try.
-            time.sleep(FAIL_TIMEOUT_SECONDS + 0.5)
+            # only after fail_timeout (counted in whole seconds). Restarting the other replica
+            # before then would leave nginx no replica it is willing to try.
+            time.sleep(BACK_IN_ROTATION_SECONDS)
         time.sleep(1.0)
 
     report(load.summary())
