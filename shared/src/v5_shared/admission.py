@@ -18,9 +18,9 @@ import asyncio
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .health import OPERATIONAL_PATHS
 from .metrics import REQUESTS_SHED
 
-EXEMPT_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
 RETRY_AFTER_SECONDS = b"1"
 _BODY = orjson.dumps({"detail": "service at capacity, retry shortly"})
 
@@ -34,7 +34,7 @@ class AdmissionControl:
         self._slots = asyncio.Semaphore(limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
+        if scope["type"] != "http" or scope["path"] in OPERATIONAL_PATHS:
             await self.app(scope, receive, send)
             return
         if not self._slots.locked():

@@ -25,6 +25,11 @@ async def _check(name: str, probe: object) -> tuple[str, str]:
     return name, "ok"
 
 
+# Probes and metrics: polled all the time, so not access-logged, and never held back by
+# admission control (a busy replica must not look dead).
+OPERATIONAL_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
+
+
 @router.get("/livez")
 async def livez() -> dict[str, str]:
     return {"status": "ok"}

@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .health import OPERATIONAL_PATHS
 from .logging import get_logger
 from .metrics import REQUEST_DURATION, REQUESTS
 
@@ -71,7 +72,7 @@ class RequestContextMiddleware:
             method = scope["method"]
             REQUESTS.labels(self.service, method, template, str(status)).inc()
             REQUEST_DURATION.labels(self.service, method, template).observe(elapsed)
-            if self.log_requests and template not in ("/livez", "/readyz", "/metrics"):
+            if self.log_requests and template not in OPERATIONAL_PATHS:
                 access_log.info(
                     "request",
                     method=method,
