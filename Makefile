@@ -42,7 +42,7 @@ typecheck: bootstrap ## mypy
 unit: bootstrap ## unit tests only (no servers)
 	@$(BIN)/pytest tests/unit -q
 
-faults: bootstrap ## fault injection under load (replica kills, Redis/PostgreSQL crashes), ~10 min
+faults: bootstrap ## fault injection under load (replica kills, Redis/PostgreSQL crashes), ~8 min
 	@$(BIN)/pytest -q -m faults tests/faults
 
 test: bootstrap ## lint, type checks, unit, integration and end-to-end tests, load smoke run
