@@ -224,18 +224,28 @@ class LocalCluster:
             if time.monotonic() > deadline:
                 raise ClusterError("supervisord did not stop in time")
             time.sleep(0.2)
+        # supervisord is gone once its children have exited, but a child's own children
+        # (nginx workers, PostgreSQL backends) can hold a listening socket a moment longer:
+        # `down` returns when nothing of the cluster listens, so `up` can follow at once.
+        while busy := self._busy_ports():
+            if time.monotonic() > deadline:
+                raise ClusterError(f"ports still in use after stopping: {busy}")
+            time.sleep(0.2)
 
     def status(self) -> str:
         if not self.supervisor_running():
             return "not running"
         return self.supervisorctl("status", check=False).stdout
 
-    def _check_ports_free(self) -> None:
+    def _busy_ports(self) -> list[int]:
         cfg = self.config
         ports = [cfg.gateway_port, cfg.redis_port, cfg.postgres_port]
         for service in SERVICES:
             ports += cfg.replica_ports(service)
-        busy = [p for p in ports if port_is_open(p)]
+        return [p for p in ports if port_is_open(p)]
+
+    def _check_ports_free(self) -> None:
+        busy = self._busy_ports()
         if busy:
             raise ClusterError(
                 f"ports already in use: {busy}; stop what uses them or choose other ports "
