@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the local cluster and the tests need, only what is missing:
-# Debian packages (redis-server, postgresql, nginx) and the Python environment (.venv,
-# exactly as uv.lock pins it, installed with uv).
+# Debian packages (redis-server, postgresql, nginx; redis-sentinel, pgbouncer and
+# prometheus's promtool for the highly available data tier and observability tests) and the
+# Python environment (.venv, exactly as uv.lock pins it, installed with uv).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -9,6 +10,10 @@ need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; } || need+=(nginx)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)
+[ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing Debian packages: ${need[*]}"
     sudo_cmd=()
