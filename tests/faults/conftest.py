@@ -31,7 +31,7 @@ import redis
 
 from tests.conftest import make_test_config
 from v5_cluster.cluster import LocalCluster, port_is_open
-from v5_cluster.config import REPO_ROOT, SERVICES
+from v5_cluster.config import REPO_ROOT, SERVICES, Node
 
 from .load import LoadUser, provision_users
 
@@ -111,9 +111,13 @@ class FaultCluster:
 
         return wait_for(restarted, timeout, f"{program} restarted by supervisor")
 
+    def replica_address(self, program: str) -> str:
+        service, _, index = program.partition(":")[2].rpartition("-")
+        return self.config.replica_node(service, int(index)).address
+
     def replica_ready(self, program: str) -> bool:
         try:
-            url = f"http://127.0.0.1:{self.replica_port(program)}/readyz"
+            url = f"http://{self.replica_address(program)}:{self.replica_port(program)}/readyz"
             return httpx.get(url, timeout=1.0).status_code == 200
         except httpx.HTTPError:
             return False
@@ -233,8 +237,11 @@ def _unhandled_errors(name: str, logs_dir: Path, limit: int = 3) -> list[str]:
 
 
 @contextmanager
-def throwaway_cluster(name: str, service_env: dict[str, str]) -> Iterator[FaultCluster]:
-    """A cluster made for one test module, stopped and deleted afterwards."""
+def throwaway_cluster(
+    name: str, service_env: dict[str, str], nodes: list[Node] | None = None
+) -> Iterator[FaultCluster]:
+    """A cluster made for one test module, stopped and deleted afterwards; its replicas
+    spread over `nodes` (default: all on this machine's loopback)."""
     # Not pytest's tmp_path_factory: another pytest session on this machine prunes old
     # basetemp folders, which would delete a running cluster's data under it.
     state = Path(tempfile.mkdtemp(prefix=f"v5-faults-{name}-"))
@@ -243,6 +250,8 @@ def throwaway_cluster(name: str, service_env: dict[str, str]) -> Iterator[FaultC
     state.chmod(0o755)
     config = make_test_config(state)
     config.service_env.update(service_env)
+    if nodes:
+        config.nodes = list(nodes)
     # The per-token limit would answer the concurrency bursts (hundreds of requests of one
     # listener at once) with 429: these tests are about faults, not about the limiter.
     config.rate_limit_api_rps = 5000
@@ -271,10 +280,17 @@ def throwaway_cluster(name: str, service_env: dict[str, str]) -> Iterator[FaultC
         local.down()
         _FIGURES.extend(_unhandled_errors(name, config.logs_dir))
         left = [pid for pid in pids if _alive(pid)]
-        ports = [config.gateway_port, config.redis_port, config.postgres_port]
+        listening = [
+            port
+            for port in (config.gateway_port, config.redis_port, config.postgres_port)
+            if port_is_open(port)
+        ]
         for service in SERVICES:
-            ports += config.replica_ports(service)
-        listening = [port for port in ports if port_is_open(port)]
+            listening += [
+                port
+                for node, port in config.replica_placements(service)
+                if port_is_open(port, node.address)
+            ]
         shutil.rmtree(state, ignore_errors=True)
         assert left == [] and listening == [], (
             f"processes {left} or ports {listening} outlived the cluster"

@@ -1,7 +1,7 @@
 from pathlib import Path
 from typing import Any
 
-from v5_cluster.config import SERVICES, ClusterConfig
+from v5_cluster.config import SERVICES, ClusterConfig, Node
 from v5_cluster.openapi import merge_openapi
 from v5_cluster.render import (
     render_gateway,
@@ -33,6 +33,7 @@ def test_redis_persists_with_aof(tmp_path: Path) -> None:
     text = render_redis(_config(tmp_path))
     assert "appendonly yes" in text and "appendfsync everysec" in text
     assert "port 16379" in text
+    assert "bind 127.0.0.1\n" in text and "protected-mode yes" in text
 
 
 def test_supervisor_runs_one_program_per_replica(tmp_path: Path) -> None:
@@ -54,11 +55,46 @@ def test_supervisor_runs_one_program_per_replica(tmp_path: Path) -> None:
     assert 'ODD="100%%"' in text  # supervisor's own % expansion is escaped
 
 
+def test_replicas_are_spread_over_nodes_and_reach_the_data_stores_from_there(
+    tmp_path: Path,
+) -> None:
+    config = _config(tmp_path)
+    config.nodes = [
+        Node("a", address="10.9.1.2", data_address="10.9.1.1", netns="v5-a"),
+        Node("b", address="10.9.2.2", data_address="10.9.2.1", netns="v5-b"),
+    ]
+    gateway = render_gateway(config)
+    # recommendation has three replicas: a, b, a.
+    for server in ("10.9.1.2:8300", "10.9.2.2:8301", "10.9.1.2:8302"):
+        assert f"server {server} " in gateway
+    assert "127.0.0.1:830" not in gateway
+
+    env = service_environment(config, "recommendation", 8301)
+    assert env["HOST"] == "10.9.2.2"
+    assert env["REDIS_URL"] == "redis://10.9.2.1:16379/0"
+    assert env["DATABASE_URL"] == "postgresql://postgres@10.9.2.1:15432/v5"
+
+    redis_conf = render_redis(config)
+    assert "bind 127.0.0.1 10.9.1.1 10.9.2.1\n" in redis_conf and "protected-mode no" in redis_conf
+    supervisor = render_supervisor(
+        config,
+        postgres_bin=Path("/pg/postgres"),
+        redis_bin="redis-server",
+        nginx_bin="nginx",
+        postgres_user=None,
+    )
+    assert "listen_addresses=127.0.0.1,10.9.1.1,10.9.2.1" in supervisor
+    program = supervisor.split("[program:recommendation-1]")[1].split("[program:")[0]
+    assert "command=ip netns exec v5-b " in program
+    # Host tools (migrations, tests) still use loopback.
+    assert config.database_url == "postgresql://postgres@127.0.0.1:15432/v5"
+
+
 def test_only_identity_gets_the_private_key(tmp_path: Path) -> None:
     config = _config(tmp_path)
     assert "JWT_PRIVATE_KEY_FILE" in service_environment(config, "identity", 8100)
     for service in ("conversation", "recommendation", "learning"):
-        env = service_environment(config, service, 8200)
+        env = service_environment(config, service, config.replica_ports(service)[0])
         assert "JWT_PRIVATE_KEY_FILE" not in env
         assert env["JWT_PUBLIC_KEY_FILE"].endswith("jwt_public.pem")
 

@@ -164,8 +164,23 @@ class LocalCluster:
         cfg = self.config
         cfg.postgres_socket_dir.mkdir(parents=True, exist_ok=True)
         self._chown_to_postgres(cfg.postgres_socket_dir)
-        if (cfg.postgres_data / "PG_VERSION").exists():
-            return
+        if not (cfg.postgres_data / "PG_VERSION").exists():
+            self._initdb()
+        self._allow_node_clients()
+
+    def _allow_node_clients(self) -> None:
+        # initdb's pg_hba admits loopback only; replicas on other nodes connect from theirs.
+        hba = self.config.postgres_data / "pg_hba.conf"
+        lines = hba.read_text().splitlines()
+        wanted = [
+            f"host all all {address}/32 trust" for address in self.config.node_client_addresses
+        ]
+        missing = [line for line in wanted if line not in lines]
+        if missing:
+            hba.write_text("\n".join([*lines, *missing]) + "\n")
+
+    def _initdb(self) -> None:
+        cfg = self.config
         cfg.postgres_data.mkdir(parents=True, exist_ok=True)
         self._chown_to_postgres(cfg.postgres_data)
         command = [
@@ -239,10 +254,12 @@ class LocalCluster:
 
     def _busy_ports(self) -> list[int]:
         cfg = self.config
-        ports = [cfg.gateway_port, cfg.redis_port, cfg.postgres_port]
+        busy = [p for p in (cfg.gateway_port, cfg.redis_port, cfg.postgres_port) if port_is_open(p)]
         for service in SERVICES:
-            ports += cfg.replica_ports(service)
-        return [p for p in ports if port_is_open(p)]
+            busy += [
+                p for node, p in cfg.replica_placements(service) if port_is_open(p, node.address)
+            ]
+        return busy
 
     def _check_ports_free(self) -> None:
         busy = self._busy_ports()
@@ -292,9 +309,9 @@ class LocalCluster:
 
     def _wait_for_replicas(self, deadline: float) -> None:
         for service in SERVICES:
-            for index, port in enumerate(self.config.replica_ports(service)):
+            for index, (node, port) in enumerate(self.config.replica_placements(service)):
                 self._wait(
-                    partial(_http_ok, f"http://127.0.0.1:{port}/readyz"),
+                    partial(_http_ok, f"http://{node.address}:{port}/readyz"),
                     deadline,
                     f"{service}-{index}",
                     [f"{service}-{index}.log"],

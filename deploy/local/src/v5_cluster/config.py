@@ -31,6 +31,24 @@ def _int_env(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
 
 
+@dataclass(frozen=True)
+class Node:
+    """A machine that runs a share of the replicas. By default there is one, this machine's
+    loopback. The node-loss tests give each node a network namespace of its own, joined to
+    this one by a veth pair, so that pulling one link takes a whole node's replicas away."""
+
+    name: str
+    # Where the node's replicas listen (and the gateway reaches them).
+    address: str = "127.0.0.1"
+    # Where the node reaches Redis and PostgreSQL: this machine, seen from the node.
+    data_address: str = "127.0.0.1"
+    # The network namespace the node's processes run in, if any.
+    netns: str | None = None
+
+
+LOCAL_NODE = Node("local")
+
+
 @dataclass
 class ClusterConfig:
     state_dir: Path
@@ -47,6 +65,8 @@ class ClusterConfig:
     python: str = sys.executable
     # Extra environment for every service process (e.g. SESSION_TTL_SECONDS from the caller).
     service_env: dict[str, str] = field(default_factory=dict)
+    # Replica i of every service runs on nodes[i % len(nodes)].
+    nodes: list[Node] = field(default_factory=lambda: [LOCAL_NODE])
 
     @classmethod
     def from_env(cls) -> ClusterConfig:
@@ -71,13 +91,40 @@ class ClusterConfig:
         base = self.base_ports[service]
         return [base + i for i in range(self.replicas[service])]
 
+    def replica_node(self, service: str, index: int) -> Node:
+        del service  # every service is spread the same way
+        return self.nodes[index % len(self.nodes)]
+
+    def replica_placements(self, service: str) -> list[tuple[Node, int]]:
+        """(node, port) of each replica of a service, in replica order."""
+        return [
+            (self.replica_node(service, index), port)
+            for index, port in enumerate(self.replica_ports(service))
+        ]
+
+    @property
+    def data_listen_addresses(self) -> list[str]:
+        """Where Redis and PostgreSQL listen: loopback, and the address every node sees."""
+        return list(dict.fromkeys(["127.0.0.1", *(node.data_address for node in self.nodes)]))
+
+    @property
+    def node_client_addresses(self) -> list[str]:
+        """The addresses other than loopback that connect to PostgreSQL (its pg_hba)."""
+        return [n.address for n in self.nodes if n.address != "127.0.0.1"]
+
     @property
     def database_url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.postgres_port}/{self.database}"
+        return self.database_url_from(LOCAL_NODE)
 
     @property
     def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.redis_port}/0"
+        return self.redis_url_from(LOCAL_NODE)
+
+    def database_url_from(self, node: Node) -> str:
+        return f"postgresql://postgres@{node.data_address}:{self.postgres_port}/{self.database}"
+
+    def redis_url_from(self, node: Node) -> str:
+        return f"redis://{node.data_address}:{self.redis_port}/0"
 
     @property
     def gateway_url(self) -> str:

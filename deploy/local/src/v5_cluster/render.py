@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 from string import Template
 
-from .config import REPO_ROOT, SERVICES, ClusterConfig
+from .config import REPO_ROOT, SERVICES, ClusterConfig, Node
 
 NGINX_TEMPLATE = REPO_ROOT / "nginx" / "templates" / "gateway.conf.template"
 OPENAPI_FILE = REPO_ROOT / "nginx" / "openapi.json"
@@ -21,13 +21,17 @@ def file_limit(wanted: int = 65535) -> int:
     return wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
 
 
-def upstream_servers(ports: list[int]) -> str:
+def upstream_servers(replicas: list[tuple[Node, int]]) -> str:
     # max_fails/fail_timeout: a replica that refused a connection is left alone for 2 s.
-    return " ".join(f"server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in ports)
+    return " ".join(
+        f"server {node.address}:{port} max_fails=1 fail_timeout=2s;" for node, port in replicas
+    )
 
 
 def gateway_variables(config: ClusterConfig) -> dict[str, str]:
-    values = {f"{s.upper()}_SERVERS": upstream_servers(config.replica_ports(s)) for s in SERVICES}
+    values = {
+        f"{s.upper()}_SERVERS": upstream_servers(config.replica_placements(s)) for s in SERVICES
+    }
     values.update(
         GATEWAY_PORT=f"127.0.0.1:{config.gateway_port}",
         RATE_LIMIT_AUTH_RPS=str(config.rate_limit_auth_rps),
@@ -80,10 +84,15 @@ http {{
 
 
 def render_redis(config: ClusterConfig) -> str:
+    # Protected mode answers only loopback clients while there is no password; replicas on
+    # other nodes reach Redis over their links, on addresses that only those links carry.
+    protected = "protected-mode " + (
+        "yes" if config.data_listen_addresses == ["127.0.0.1"] else "no"
+    )
     return f"""# Rendered by v5-cluster.
-bind 127.0.0.1
+bind {" ".join(config.data_listen_addresses)}
 port {config.redis_port}
-protected-mode yes
+{protected}
 daemonize no
 dir {config.redis_dir}
 # Every acknowledged write is in the append-only file within a second; a process kill
@@ -110,12 +119,13 @@ def _environment_line(env: dict[str, str]) -> str:
 
 
 def service_environment(config: ClusterConfig, service: str, port: int) -> dict[str, str]:
+    node = config.replica_node(service, config.replica_ports(service).index(port))
     env = {
         "SERVICE_NAME": service,
-        "HOST": "127.0.0.1",
+        "HOST": node.address,
         "PORT": str(port),
-        "DATABASE_URL": config.database_url,
-        "REDIS_URL": config.redis_url,
+        "DATABASE_URL": config.database_url_from(node),
+        "REDIS_URL": config.redis_url_from(node),
         "JWT_PUBLIC_KEY_FILE": str(config.keys_dir / "jwt_public.pem"),
     }
     if service == "identity":
@@ -173,7 +183,7 @@ def render_supervisor(
                 "-k",
                 str(config.postgres_socket_dir),
                 "-c",
-                "listen_addresses=127.0.0.1",
+                f"listen_addresses={','.join(config.data_listen_addresses)}",
                 "-c",
                 "max_connections=300",
                 "-c",
@@ -199,12 +209,15 @@ def render_supervisor(
     ]
     for service in SERVICES:
         names = []
-        for index, port in enumerate(config.replica_ports(service)):
+        for index, (node, port) in enumerate(config.replica_placements(service)):
             name = f"{service}-{index}"
             names.append(name)
+            # `ip netns exec` execs the command in the node's namespace: supervisord's
+            # signals reach the service process itself.
+            enter = f"ip netns exec {node.netns} " if node.netns else ""
             lines += [
                 f"[program:{name}]",
-                f"command={config.python} -m {service}_service",
+                f"command={enter}{config.python} -m {service}_service",
                 f"directory={REPO_ROOT}",
                 f"environment={_environment_line(service_environment(config, service, port))}",
                 "autostart=false",
