@@ -418,3 +418,240 @@ def test_dockerignore_keeps_the_context_small() -> None:
     # What the image build needs must not be excluded.
     for needed in ("uv.lock", "pyproject.toml", "shared", "services", "deploy", "deploy/local"):
         assert needed not in entries, f".dockerignore must not exclude {needed}"
+
+
+# --------------------------------------------------------------------------- profiles
+
+PROFILES = {
+    "observability": ("prometheus", "grafana"),
+    "loadtest": ("loadtest-accounts", "locust-master", "locust-worker"),
+}
+PROFILE_SERVICES = tuple(name for names in PROFILES.values() for name in names)
+LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
+_PINNED_TAG = re.compile(r"^[\w./-]+:v?\d+\.\d+\.\d+$")
+
+
+def _args(service: dict[str, Any]) -> list[str]:
+    command = service.get("command") or []
+    return command.split() if isinstance(command, str) else [str(part) for part in command]
+
+
+def _option(args: list[str], name: str) -> str | None:
+    """The value of `--name value` or `--name=value` in a command line."""
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _repo_path(service: dict[str, Any], container_path: str) -> Path | None:
+    """The repository file that a bind mount of the service shows at container_path."""
+    for source, target, _ in _volumes(service):
+        if source.startswith("./") and (
+            container_path == target or container_path.startswith(target.rstrip("/") + "/")
+        ):
+            return ROOT / source / container_path[len(target) :].lstrip("/")
+    return None
+
+
+def _published(service: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Published ports as (host address, host port, container port)."""
+    ports = []
+    for entry in service.get("ports") or []:
+        parts = str(entry).split(":")
+        if len(parts) == 3:
+            ports.append((parts[0], parts[1], parts[2]))
+        else:
+            ports.append(("", parts[0], parts[-1]))
+    return ports
+
+
+def test_profile_services_exist_in_their_profile(services: dict[str, dict[str, Any]]) -> None:
+    for profile, names in PROFILES.items():
+        for name in names:
+            assert name in services, f"service {name!r} missing"
+            assert services[name].get("profiles") == [profile], (
+                f"{name} belongs to the {profile} profile only"
+            )
+
+
+def test_plain_up_starts_only_the_platform(services: dict[str, dict[str, Any]]) -> None:
+    default = {name for name, service in services.items() if not service.get("profiles")}
+    assert default == {*APP_SERVICES, *INFRA_SERVICES}
+    for name in default:
+        needed = set(_depends_on(services[name]))
+        assert not needed & set(PROFILE_SERVICES), (
+            f"{name} depends on a profile service, which a plain `up` would then start"
+        )
+
+
+def test_profile_services_depend_only_within_reach(services: dict[str, dict[str, Any]]) -> None:
+    for profile, names in PROFILES.items():
+        for name in names:
+            for needed in _depends_on(services[name]):
+                assert needed in services, f"{name} depends on unknown {needed}"
+                needed_profiles = services[needed].get("profiles") or []
+                assert not needed_profiles or profile in needed_profiles, (
+                    f"{name} ({profile}) depends on {needed} of profile {needed_profiles}"
+                )
+
+
+@pytest.mark.parametrize("name", PROFILE_SERVICES)
+def test_profile_images_are_pinned(services: dict[str, dict[str, Any]], name: str) -> None:
+    service = services[name]
+    if service.get("build"):
+        assert service["build"].get("dockerfile") == "services/identity/Dockerfile", name
+        return
+    image = str(service["image"])
+    assert _PINNED_TAG.match(image), f"{name}: pin a full version, not {image!r}"
+
+
+@pytest.mark.parametrize("name", PROFILE_SERVICES)
+def test_profile_ports_are_published_on_loopback(
+    services: dict[str, dict[str, Any]], name: str
+) -> None:
+    for address, _, _ in _published(services[name]):
+        assert address == "127.0.0.1", f"{name}: publish on 127.0.0.1 only (local use)"
+
+
+def test_prometheus_service(compose: dict[str, Any], services: dict[str, dict[str, Any]]) -> None:
+    prometheus = services["prometheus"]
+    assert str(prometheus["image"]).startswith("prom/prometheus:v2.")
+    args = _args(prometheus)
+    config = _option(args, "--config.file")
+    assert config, "--config.file missing"
+    repo_config = _repo_path(prometheus, config)
+    assert repo_config == ROOT / "deploy/observability/prometheus/prometheus.yml"
+    assert repo_config.is_file()
+    storage = _option(args, "--storage.tsdb.path")
+    named = [s for s, t, _ in _volumes(prometheus) if t == storage]
+    assert named and named[0] in (compose.get("volumes") or {}), "TSDB needs a named volume"
+    assert ("127.0.0.1", "9090", "9090") in _published(prometheus)
+    assert "/-/ready" in str(prometheus["healthcheck"]["test"])
+    assert prometheus.get("restart") == "unless-stopped"
+
+
+def test_grafana_service(compose: dict[str, Any], services: dict[str, dict[str, Any]]) -> None:
+    grafana = services["grafana"]
+    assert str(grafana["image"]).startswith("grafana/grafana:")
+    assert _depends_on(grafana).get("prometheus") == "service_healthy"
+    assert ("127.0.0.1", "3000", "3000") in _published(grafana)
+    assert "/api/health" in str(grafana["healthcheck"]["test"])
+    named = [s for s, t, _ in _volumes(grafana) if t == "/var/lib/grafana"]
+    assert named and named[0] in (compose.get("volumes") or {}), "Grafana needs a named volume"
+    mounts = {target: (source, ro) for source, target, ro in _volumes(grafana)}
+    assert mounts["/etc/grafana/provisioning"] == (
+        "./deploy/observability/grafana/provisioning",
+        True,
+    )
+    assert mounts["/etc/grafana/dashboards"] == ("./deploy/observability/grafana/dashboards", True)
+
+    env = _environment(grafana)
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
+    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer", "anonymous users may only view"
+    assert env.get("GF_USERS_ALLOW_SIGN_UP") == "false"
+
+
+def test_grafana_admin_password_comes_from_the_environment_only() -> None:
+    raw = _raw_compose()["services"]["grafana"]
+    password = raw["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
+    match = _INTERPOLATION.fullmatch(password)
+    assert match and match.group("name") == "GRAFANA_ADMIN_PASSWORD", password
+    assert not match.group("default"), "no default password may be committed"
+    assert "GF_SECURITY_ADMIN_PASSWORD__FILE" not in raw["environment"]
+    # With the variable unset it is empty, and the container must refuse to start rather
+    # than let Grafana fall back to its well-known default.
+    entrypoint = " ".join(str(part) for part in raw.get("entrypoint") or [])
+    assert re.search(r'-z "\$\$\{?GF_SECURITY_ADMIN_PASSWORD\}?"', entrypoint), entrypoint
+    assert "exit 1" in entrypoint and "exec /run.sh" in entrypoint
+
+
+def test_no_secret_is_committed_in_profile_services() -> None:
+    raw = _raw_compose()["services"]
+    for name in PROFILE_SERVICES:
+        for key, value in (raw[name].get("environment") or {}).items():
+            if re.search(r"PASSWORD|SECRET|TOKEN(?!_TTL)", key):
+                text = str(value)
+                match = _INTERPOLATION.fullmatch(text)
+                assert match and not match.group("default"), f"{name}: {key} has a value"
+
+
+def test_loadtest_accounts_job(services: dict[str, dict[str, Any]]) -> None:
+    job = services["loadtest-accounts"]
+    args = _args(job)
+    assert args[:2] == ["v5ctl", "provision-listeners"]
+    assert int(_option(args, "--count") or 0) >= 1
+    out = _option(args, "--out")
+    assert out
+    assert job.get("restart", "no") == "no", "a one-shot job must not restart"
+    assert "deploy" not in job
+    deps = _depends_on(job)
+    assert deps.get("migrate") == "service_completed_successfully"
+    assert deps.get("keygen") == "service_completed_successfully"
+    assert deps.get("postgres") == "service_healthy"
+
+    env = _environment(job)
+    assert "@postgres:5432/" in env["DATABASE_URL"]
+    mounts = {target: (source, ro) for source, target, ro in _volumes(job)}
+    for var in ("JWT_PRIVATE_KEY_FILE", "JWT_PUBLIC_KEY_FILE"):
+        folder = env[var].rsplit("/", 1)[0]
+        assert mounts.get(folder) == ("jwt-keys", True), f"{var} is not in the read-only keys"
+    folder = out.rsplit("/", 1)[0]
+    assert mounts.get(folder) == ("loadtest-accounts", False), "accounts go to their volume"
+    # The job runs as the identity image's user, which may write only the folder that the
+    # image makes for it: a new named volume mounted there takes its ownership.
+    dockerfile = (ROOT / job["build"]["dockerfile"]).read_text()
+    assert re.search(rf"install -d -o 10001 -g 10001 [^\n]*{re.escape(folder)}\b", dockerfile)
+
+
+def test_locust_master(services: dict[str, dict[str, Any]]) -> None:
+    master = services["locust-master"]
+    args = _args(master)
+    assert "--master" in args and "--worker" not in args
+    assert "deploy" not in master, "one master"
+    locustfile = _option(args, "-f")
+    assert locustfile and _repo_path(master, locustfile) == LOCUSTFILE
+    gateway_port = _environment(services["gateway"])["GATEWAY_PORT"]
+    assert _option(args, "--host") == f"http://gateway:{gateway_port}"
+    assert _depends_on(master).get("gateway") == "service_healthy"
+    web_port = _option(args, "--web-port") or "8089"
+    assert ("127.0.0.1", "8089", web_port) in _published(master)
+    assert "--headless" not in args
+    # The locustfile imports the loadtests package by name.
+    env = _environment(master)
+    assert (Path(env["PYTHONPATH"]) / "loadtests" / "locustfile.py").as_posix() == locustfile
+
+
+def test_locust_workers(services: dict[str, dict[str, Any]]) -> None:
+    raw = _raw_compose()["services"]["locust-worker"]
+    worker = services["locust-worker"]
+    args = _args(worker)
+    assert "--worker" in args and "--master" not in args
+    assert "container_name" not in worker
+    replicas = (worker.get("deploy") or {}).get("replicas")
+    assert replicas and int(replicas) >= 1
+    master_host = _option(args, "--master-host")
+    assert master_host in services and "--master" in _args(services[master_host])
+    locustfile = _option(args, "-f")
+    assert locustfile == _option(_args(services[master_host]), "-f"), "same locustfile"
+    assert locustfile and _repo_path(worker, locustfile) == LOCUSTFILE
+    assert _depends_on(worker).get(master_host) == "service_started"
+    assert _depends_on(worker).get("loadtest-accounts") == "service_completed_successfully"
+    assert "ports" not in worker
+
+    env = _environment(worker)
+    # Accounts are split between the workers by index: the process count is the replica
+    # count, from the same variable.
+    assert raw["environment"]["V5_GENERATOR_PROCESSES"] == raw["deploy"]["replicas"]
+    accounts = env["V5_ACCOUNTS_FILE"]
+    mounts = {target: (source, ro) for source, target, ro in _volumes(worker)}
+    folder, _, name = accounts.rpartition("/")
+    assert mounts.get(folder) == ("loadtest-accounts", True)
+    job_out = _option(_args(services["loadtest-accounts"]), "--out") or ""
+    assert job_out.rpartition("/")[2] == name, "workers read the file the job writes"
+    # provision-listeners writes the file for its owner only: the workers run as that uid.
+    assert str(worker.get("user", "")).split(":")[0] == "10001"
+    assert "V5_ACCOUNTS_FILE" in LOCUSTFILE.read_text()
+    assert "V5_GENERATOR_PROCESSES" in LOCUSTFILE.read_text()

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 from fastapi import APIRouter, HTTPException, Request
 
-from v5_shared import idempotency, learning_store
+from v5_shared import idempotency, learning_store, metrics
 from v5_shared.auth import USER_SCOPED_RESPONSES, CurrentPrincipal, ensure_same_user
 from v5_shared.catalog.model import Track
 from v5_shared.catalog.watcher import CatalogWatcher
@@ -43,6 +43,7 @@ from .settings import LearningSettings
 
 learning_router = APIRouter(prefix="/api/v1/v5/learning", tags=["learning"], route_class=JSONRoute)
 feedback_router = APIRouter(prefix="/api/v1/v5/feedback", tags=["feedback"], route_class=JSONRoute)
+metrics.expose_learning_series()
 
 USER_RESPONSES = {
     **USER_SCOPED_RESPONSES,
@@ -127,6 +128,8 @@ async def post_weights(
             payload = await _adjust_weights(conn, user_id, action, matches, settings)
             if idem is not None:
                 await idempotency.pg_store(conn, user_id, idem, 200, payload)
+    if stored is None and isinstance(action, FeedbackAction):
+        metrics.count_weight_feedback(action.feedback)
     # After the commit; on a replay too, in case the first attempt failed right here.
     await mark_changed(stores.redis, [user_id])
     if stored is not None and idem is not None:
@@ -212,6 +215,8 @@ async def reward(body: RewardRequest, request: Request, principal: CurrentPrinci
             payload = await _record_reward(conn, body, arm, value)
             if idem is not None:
                 await idempotency.pg_store(conn, body.user_id, idem, 200, payload)
+    if stored is None:
+        metrics.count_reward(arm, body.event, value)
     await mark_changed(stores.redis, [body.user_id])
     if stored is not None and idem is not None:
         return idempotency.replay(stored, idem)

@@ -11,7 +11,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Request
 
 import v5_shared.learning_store as learning_store
-from v5_shared import idempotency
+from v5_shared import idempotency, metrics
 from v5_shared.auth import CurrentPrincipal, ensure_same_user
 from v5_shared.catalog.genres import canonical_genre
 from v5_shared.catalog.watcher import CatalogWatcher
@@ -40,6 +40,7 @@ from .settings import RecommendationSettings
 recommendation_router = APIRouter(
     prefix="/api/v1/v5/recommendation", tags=["recommendation"], route_class=JSONRoute
 )
+metrics.expose_recommendation_series()
 
 
 def _unprocessable(field: str, message: str) -> HTTPException:
@@ -191,4 +192,5 @@ async def adaptive(body: AdaptiveRequest, request: Request, principal: CurrentPr
     if replayed is not None and idem is not None:
         # A concurrent request with the same key committed first: answer as it did.
         return idempotency.replay(replayed, idem)
+    metrics.count_recommendation(arm, listener.comfort)
     return FastJSONResponse(payload)
