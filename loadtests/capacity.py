@@ -412,7 +412,13 @@ def write_report(
         "# Capacity\n",
         f"`make capacity` on {now}: {cores} cores ({_cpu_model()}), load generator on the "
         f"same machine with {settings['processes']} locust process(es); a throwaway cluster "
-        "with 2 replicas of each service, no access logs. CPU columns are % of one core over "
+        f"with {settings['replicas']} replica(s) of each service"
+        + (
+            f" on core(s) {settings['service_cpus']} only (everything else on the others)"
+            if settings.get("service_cpus")
+            else ""
+        )
+        + ", no access logs. CPU columns are % of one core over "
         f'each measured window (the machine has {100 * cores} %); "whole machine" includes '
         'any other work running at the same time, and a step marked "machine busy" had '
         f"at least {MACHINE_BUSY_SHARE:.0%} of it in use, so its latencies are partly the "
@@ -481,6 +487,15 @@ def _rates(text: str) -> tuple[float, ...]:
     return rates
 
 
+def _cpu_list(text: str) -> set[int]:
+    """taskset's list form: "1", "0,2", "2-3"."""
+    cores: set[int] = set()
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        cores.update(range(int(low), int(high or low) + 1))
+    return cores
+
+
 def _env_float(name: str, default: float) -> float:
     return float(os.environ.get(name) or default)
 
@@ -500,6 +515,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=os.cpu_count() or 1,
         help="locust processes generating the load (default: one per core)",
+    )
+    parser.add_argument(
+        "--replicas", type=int, default=2, help="replicas of each service (default 2)"
+    )
+    parser.add_argument(
+        "--service-cpus",
+        help="run every service replica on these cores only (taskset list, e.g. 1), and the "
+        "gateway, data stores and load generator on the others: what one service core serves",
     )
     steps = parser.add_argument_group("step run")
     steps.add_argument(
@@ -588,7 +611,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     accounts_needed = max(
         step_plan.users if step_plan else 0, sustained_plan.users if sustained_plan else 0
     )
+    if args.service_cpus:
+        # This process's children (supervisord, hence nginx, Redis and PostgreSQL, and
+        # locust) inherit its cores; the replicas are started on theirs (taskset).
+        service_cpus = _cpu_list(args.service_cpus)
+        others = set(range(os.cpu_count() or 1)) - service_cpus
+        if not others:
+            raise SystemExit("--service-cpus must leave a core for everything else")
+        os.sched_setaffinity(0, others)
     settings = {
+        "replicas": args.replicas,
+        "service_cpus": args.service_cpus,
         "processes": args.processes,
         "step_users": args.step_users,
         "offered_rps": list(args.offered),
@@ -602,7 +635,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sustained = None
     with tempfile.TemporaryDirectory(prefix="v5-capacity-") as work:
         accounts = Path(work) / "listeners.jsonl"
-        with throwaway_cluster("capacity") as cluster:
+        with throwaway_cluster(
+            "capacity", replicas=args.replicas, service_cpus=args.service_cpus
+        ) as cluster:
             provision_listeners(cluster, accounts_needed, accounts)
             with CpuSampler(_supervisor_pid(cluster)) as sampler:
                 if step_plan is not None:

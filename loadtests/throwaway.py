@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from v5_cluster.cluster import LocalCluster
-from v5_cluster.config import REPO_ROOT, ephemeral_config
+from v5_cluster.config import REPO_ROOT, Node, ephemeral_config
 from v5_cluster.render import service_environment
 
 LOADTESTS = REPO_ROOT / "loadtests"
@@ -51,11 +51,17 @@ def raise_open_file_limit() -> int:
 
 
 @contextmanager
-def throwaway_cluster(purpose: str) -> Iterator[LocalCluster]:
+def throwaway_cluster(
+    purpose: str, *, replicas: int = 2, service_cpus: str | None = None
+) -> Iterator[LocalCluster]:
+    """`replicas` of each service; with `service_cpus`, every replica on those cores only."""
     state = Path(tempfile.mkdtemp(prefix=f"v5-{purpose}-"))
     # PostgreSQL runs as postgres and nginx's workers as nobody: both must reach the folder.
     state.chmod(0o755)
-    cluster = LocalCluster(ephemeral_config(state, service_env=SERVICE_ENV))
+    config = ephemeral_config(state, replicas=replicas, service_env=SERVICE_ENV)
+    if service_cpus is not None:
+        config.nodes = [Node("local", cpus=service_cpus)]
+    cluster = LocalCluster(config)
     try:
         print(f"starting a throwaway cluster in {state} ...", flush=True)
         cluster.up(timeout=180)

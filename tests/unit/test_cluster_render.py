@@ -84,8 +84,18 @@ def test_replicas_are_spread_over_nodes_and_reach_the_data_stores_from_there(
         postgres_user=None,
     )
     assert "listen_addresses=127.0.0.1,10.9.1.1,10.9.2.1" in supervisor
+    assert "idle_in_transaction_session_timeout=10s" in supervisor
     program = supervisor.split("[program:recommendation-1]")[1].split("[program:")[0]
     assert "command=ip netns exec v5-b " in program
+    config.nodes = [Node("pinned", cpus="1")]
+    pinned = render_supervisor(
+        config,
+        postgres_bin=Path("/pg/postgres"),
+        redis_bin="redis-server",
+        nginx_bin="nginx",
+        postgres_user=None,
+    )
+    assert f"command=taskset -c 1 {config.python} -m recommendation_service" in pinned
     # Host tools (migrations, tests) still use loopback.
     assert config.database_url == "postgresql://postgres@127.0.0.1:15432/v5"
 

@@ -44,6 +44,9 @@ class Node:
     data_address: str = "127.0.0.1"
     # The network namespace the node's processes run in, if any.
     netns: str | None = None
+    # The cores its processes may run on (taskset's list, e.g. "1" or "2-3"); None: any.
+    # Measurements give the services cores of their own, apart from the load generator.
+    cpus: str | None = None
 
 
 LOCAL_NODE = Node("local")

@@ -194,6 +194,11 @@ def render_supervisor(
                 # password hashes (INSERT INTO users), which must never reach a log file.
                 "-c",
                 "log_parameter_max_length=0",
+                # A replica that is cut off mid-transaction (its node lost) leaves its
+                # backend waiting with the listener's row lock held; no transaction of ours
+                # is idle for more than milliseconds, so end such a session after 10 s.
+                "-c",
+                "idle_in_transaction_session_timeout=10s",
             ]
         ),
         *([f"user={postgres_user}"] if postgres_user else []),
@@ -212,9 +217,11 @@ def render_supervisor(
         for index, (node, port) in enumerate(config.replica_placements(service)):
             name = f"{service}-{index}"
             names.append(name)
-            # `ip netns exec` execs the command in the node's namespace: supervisord's
-            # signals reach the service process itself.
-            enter = f"ip netns exec {node.netns} " if node.netns else ""
+            # taskset and `ip netns exec` exec the command (on the node's cores, in its
+            # namespace): supervisord's signals reach the service process itself.
+            enter = (f"taskset -c {node.cpus} " if node.cpus else "") + (
+                f"ip netns exec {node.netns} " if node.netns else ""
+            )
             lines += [
                 f"[program:{name}]",
                 f"command={enter}{config.python} -m {service}_service",
