@@ -17,6 +17,8 @@ import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.maint_notifications import MaintNotificationsConfig
 
+from .redis_sentinel import close_sentinels, create_sentinel_redis
+from .redis_url import sentinel_url
 from .settings import Settings
 
 
@@ -29,6 +31,8 @@ class DependencyUnavailable(RuntimeError):
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
+    # json and jsonb are built-in types: asyncpg knows their OIDs, so setting their codecs
+    # sends nothing to the server (nothing that a transaction pooler could misroute).
     await conn.set_type_codec(
         "jsonb",
         encoder=lambda v: orjson.dumps(v).decode(),
@@ -44,7 +48,22 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 def create_db_pool(settings: Settings) -> asyncpg.Pool:
-    """A pool that opens connections on demand (min_size 0 at creation, so no connect here)."""
+    """A pool that opens connections on demand (min_size 0 at creation, so no connect here).
+
+    It also works through a transaction pooler (PgBouncer with ``pool_mode = transaction``),
+    where consecutive transactions of one connection may run on different server
+    connections, with DB_STATEMENT_CACHE_SIZE=0: asyncpg then prepares every statement as
+    the unnamed statement and parses it again in the same round trip as it runs, so no
+    named prepared statement is ever left on a server connection. Nothing else here depends
+    on the server session: the only startup parameter is application_name (which PgBouncer
+    tracks); the services never SET, LISTEN, take a session advisory lock or make temporary
+    tables, and what must happen together runs in one transaction. The schema has only
+    built-in types, so asyncpg never introspects one (its introspection turns `jit` off and
+    on again for the session, which a pooler would spread over server connections). The
+    reset that the pool sends on release (RESET ALL, UNLISTEN *, pg_advisory_unlock_all(),
+    CLOSE ALL) runs on whichever server connection the pooler picks: harmless, since no
+    session state is set.
+    """
     return asyncpg.create_pool(
         dsn=settings.database_url,
         min_size=0,
@@ -59,6 +78,11 @@ def create_db_pool(settings: Settings) -> asyncpg.Pool:
 
 
 def create_redis(settings: Settings) -> Redis:
+    """One Redis server (redis://, rediss://, unix://), or the master of a Sentinel set
+    (redis+sentinel://, see redis_sentinel.py), with the same timeouts and pool bounds."""
+    sentinels = sentinel_url(settings.redis_url)
+    if sentinels is not None:
+        return create_sentinel_redis(settings, sentinels)
     pool = BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=settings.redis_max_connections,
@@ -106,6 +130,7 @@ class DataStores:
         except (TimeoutError, OSError, asyncpg.PostgresError):
             self.db.terminate()
         await self.redis.aclose()
+        await close_sentinels(self.redis)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:

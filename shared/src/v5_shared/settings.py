@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: float = Field(default=1.5, gt=0)
     db_command_timeout_seconds: float = Field(default=5.0, gt=0)
     db_acquire_timeout_seconds: float = Field(default=1.5, gt=0)
+    # asyncpg's prepared statements per connection; 0 behind a transaction pooler (PgBouncer
+    # pool_mode = transaction), where a named statement would outlive its transaction on a
+    # server connection that other clients share.
     db_statement_cache_size: int = Field(default=100, ge=0)
 
     redis_url: str = "redis://127.0.0.1:56379/0"
