@@ -127,7 +127,10 @@ async def provision_listeners(
         settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
     )
     password_hash = hasher.hash(password)
-    conn = await asyncpg.connect(database_url, timeout=settings.db_connect_timeout_seconds)
+    # No statement cache (unnamed prepared statements only): safe through a transaction pooler.
+    conn = await asyncpg.connect(
+        database_url, timeout=settings.db_connect_timeout_seconds, statement_cache_size=0
+    )
     try:
         created = await insert_new_users(conn, user_ids, password_hash)
     finally:

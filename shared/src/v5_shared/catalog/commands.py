@@ -1,4 +1,9 @@
-"""Catalog operations run from the command line or at start-up, each on its own connection."""
+"""Catalog operations run from the command line or at start-up, each on its own connection.
+
+The connections have no statement cache: asyncpg then uses only unnamed prepared statements,
+so these commands also run through a transaction pooler (PgBouncer, pool_mode = transaction),
+where a named statement would stay behind on a shared server connection and collide with the
+next process's statement of the same name."""
 
 from __future__ import annotations
 
@@ -36,7 +41,7 @@ async def seed_default_catalog(dsn: str, *, if_empty: bool = True) -> int:
     With ``if_empty`` (the default) an existing catalog is left alone and 0 is returned,
     so that every replica can call this at start-up and only the first one seeds.
     """
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(dsn, statement_cache_size=0)
     try:
         # Cheap check first, so that the usual case (already seeded) generates nothing.
         if if_empty and await track_count(conn) > 0:
@@ -67,7 +72,7 @@ async def import_catalog_csv(
     report = await asyncio.to_thread(
         parse_catalog_csv_report, path, progress=progress, skip_invalid=skip_invalid
     )
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(dsn, statement_cache_size=0)
     try:
         version = await replace_catalog(conn, report.tracks, f"csv:{os.path.basename(path)}")
     finally:
