@@ -5,7 +5,7 @@ SHELL := /bin/bash
 BIN := .venv/bin
 
 .PHONY: help bootstrap up down status logs clean test lint typecheck unit openapi bench \
-	loadtest loadtest-ui capacity faults
+	loadtest loadtest-ui capacity faults k8s-gateway
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,8 +28,12 @@ logs: ## recent log lines of every process
 clean: ## stop everything and wipe the state folder
 	@if [ -x .venv/bin/v5-cluster ]; then .venv/bin/v5-cluster clean; else rm -rf .state; fi
 
-openapi: bootstrap ## regenerate the gateway's merged nginx/openapi.json
+openapi: bootstrap ## regenerate the gateway's merged nginx/openapi.json (and its Kubernetes copy)
 	@$(BIN)/v5-cluster openapi
+	@$(BIN)/v5-cluster k8s-gateway
+
+k8s-gateway: bootstrap ## rewrite deploy/k8s/base/gateway/ from nginx/ (after editing nginx/)
+	@$(BIN)/v5-cluster k8s-gateway
 
 lint: bootstrap ## ruff
 	@$(BIN)/ruff check .

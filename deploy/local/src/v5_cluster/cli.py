@@ -9,6 +9,7 @@ import sys
 
 from .cluster import ClusterError, LocalCluster
 from .config import SERVICES, ClusterConfig
+from .k8s import write_or_check_k8s_gateway
 from .openapi import write_or_check_openapi
 
 
@@ -29,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("clean", help="stop everything and delete the state folder")
     oa = sub.add_parser("openapi", help="write (or --check) nginx/openapi.json")
     oa.add_argument("--check", action="store_true")
+    k8s = sub.add_parser(
+        "k8s-gateway", help="write (or --check) the gateway config in deploy/k8s/base/gateway/"
+    )
+    k8s.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
 
     config = _config()
@@ -59,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"removed {config.state_dir}")
         elif args.command == "openapi":
             return write_or_check_openapi(check=args.check)
+        elif args.command == "k8s-gateway":
+            return write_or_check_k8s_gateway(check=args.check)
     except (ClusterError, subprocess.CalledProcessError) as exc:
         print(f"v5-cluster {args.command} failed: {exc}", file=sys.stderr)
         if args.command == "up":
