@@ -1,11 +1,12 @@
 """`v5ctl`: the operational commands (migrate, seed and import the catalog, make dev keys,
-provision load-test listeners)."""
+provision load-test listeners, evaluate policies offline)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from .settings import get_settings
@@ -100,6 +101,104 @@ def _provision_listeners(args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy_spec(text: str) -> object:
+    from .domain.evaluation import PolicySpecError, parse_policy
+
+    try:
+        return parse_policy(text)
+    except PolicySpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _aware_timestamp(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO 8601 timestamp: {text!r} (e.g. 2026-01-31T00:00:00+00:00)"
+        ) from None
+    if value.utcoffset() is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no timezone: add one, e.g. {text}+00:00 or {text}Z"
+        )
+    return value
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "undefined" if value is None else f"{value:.{digits}f}"
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import asyncpg
+    import orjson
+
+    from .domain.evaluation import EvaluationError
+    from .evaluation_store import evaluate_stored
+
+    if args.since is not None and args.until is not None and args.since >= args.until:
+        print("nothing to evaluate: --since must be before --until", file=sys.stderr)
+        return 2
+    try:
+        stored = asyncio.run(
+            evaluate_stored(
+                args.database_url,
+                args.policy,
+                missing_reward=args.missing_reward,
+                since=args.since,
+                until=args.until,
+                user_id=args.user,
+            )
+        )
+    except EvaluationError as exc:
+        print(f"cannot evaluate: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"cannot read the impressions: {exc}", file=sys.stderr)
+        return 1
+    result = stored.result
+    report = {
+        "policy": args.policy.spec,
+        "policy_description": args.policy.description,
+        "missing_reward": args.missing_reward,
+        "since": None if args.since is None else args.since.isoformat(),
+        "until": None if args.until is None else args.until.isoformat(),
+        "user": args.user,
+        "rewarded": stored.rewarded,
+        "unrewarded": stored.unrewarded,
+        **result.to_dict(),
+    }
+    if args.json:
+        print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    missing = (
+        f"{stored.unrewarded:,} without, counted as reward 0"
+        if args.missing_reward == "zero"
+        else "impressions without feedback left out"
+    )
+    level = f"{result.confidence:.0%} CI"
+    print(f"policy {args.policy.spec}: {args.policy.description}")
+    print(f"impressions: {result.count:,} ({stored.rewarded:,} with feedback; {missing})")
+    print(f"{'':18}{'value':>10}{'std err':>10}   {level}")
+    for label, estimate in (
+        ("IPS", report["ips"]),
+        ("SNIPS", report["snips"]),
+        ("logging (mean)", report["logging"]),
+    ):
+        interval = f"[{_fmt(estimate['ci_low'])}, {_fmt(estimate['ci_high'])}]"
+        print(
+            f"{label:18}{_fmt(estimate['value']):>10}"
+            f"{_fmt(estimate['standard_error']):>10}   {interval}"
+        )
+    ess = result.effective_sample_size
+    print(
+        f"effective sample size {ess:,.1f} ({ess / result.count:.1%} of {result.count:,}); "
+        f"max weight {result.max_weight:.3f}; mean weight {result.mean_weight:.3f}"
+    )
+    if ess < 100:
+        print("few effective samples: the confidence intervals are optimistic")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -155,6 +254,46 @@ def build_parser() -> argparse.ArgumentParser:
         "--prefix", help="user ids are PREFIX000001, PREFIX000002, ... (default: listener_)"
     )
     listeners.set_defaults(handler=_provision_listeners)
+
+    evaluation = commands.add_parser(
+        "evaluate",
+        help="estimate another arm-choosing policy's value from the logged impressions",
+        description=(
+            "Off-policy evaluation of a target policy on the logged impressions and their "
+            "arm propensities: inverse propensity scoring (IPS) and self-normalised IPS "
+            "(SNIPS), each with a standard error and a 95 % confidence interval, the "
+            "effective sample size and the logging policy's own mean reward. An "
+            "impression's reward is the mean of the rewards recorded for it."
+        ),
+    )
+    evaluation.add_argument(
+        "--policy",
+        type=_policy_spec,
+        required=True,
+        help=(
+            "uniform | greedy | logging | arm:<name> (always that arm, uniform where it is "
+            "not eligible) | epsilon-greedy:<eps>"
+        ),
+    )
+    evaluation.add_argument(
+        "--missing-reward",
+        choices=("zero", "exclude"),
+        default="zero",
+        help="an impression without feedback counts as reward 0 (default) or is left out",
+    )
+    evaluation.add_argument(
+        "--since",
+        type=_aware_timestamp,
+        help="only impressions created at or after this timezone-aware ISO timestamp",
+    )
+    evaluation.add_argument(
+        "--until",
+        type=_aware_timestamp,
+        help="only impressions created before this timezone-aware ISO timestamp",
+    )
+    evaluation.add_argument("--user", help="only this user's impressions")
+    evaluation.add_argument("--json", action="store_true", help="print the figures as JSON")
+    evaluation.set_defaults(handler=_evaluate)
     return parser
 
 
