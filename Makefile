@@ -5,7 +5,7 @@ SHELL := /bin/bash
 BIN := .venv/bin
 
 .PHONY: help bootstrap up down status logs clean test lint typecheck unit openapi bench \
-	loadtest loadtest-ui capacity faults k8s-gateway
+	loadtest loadtest-ui capacity faults k8s-gateway simulate
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ typecheck: bootstrap ## mypy
 
 unit: bootstrap ## unit tests only (no servers)
 	@$(BIN)/pytest tests/unit -q
+
+simulate: bootstrap ## listener simulator: the product against baselines, reports/simulation.json and curves; fails on a missed target (SIMULATE_ARGS="--help")
+	@$(BIN)/python -m loadtests.simulation --jobs 2 $(SIMULATE_ARGS)
 
 faults: bootstrap ## fault injection under load (replica kills, Redis/PostgreSQL crashes), ~8 min
 	@$(BIN)/pytest -q -m faults tests/faults

@@ -17,12 +17,7 @@ from v5_shared.catalog.watcher import CatalogWatcher
 from v5_shared.datastores import DataStores
 from v5_shared.domain.bandit import prior_from_aggregate
 from v5_shared.domain.rewards import reward_for
-from v5_shared.domain.weights import (
-    apply_explicit,
-    apply_feedback,
-    default_weights,
-    track_feature_matches,
-)
+from v5_shared.domain.weights import apply_explicit, apply_feedback, default_weights
 from v5_shared.learning_versions import mark_changed
 from v5_shared.recommendations import RecommendationLog
 from v5_shared.responses import FastJSONResponse
@@ -30,6 +25,7 @@ from v5_shared.routing import JSONRoute
 from v5_shared.schemas import UserIdPath, iso
 from v5_shared.sessions import SessionStore
 
+from .matching import feedback_matches
 from .schemas import (
     ExplicitAction,
     FeedbackAction,
@@ -78,27 +74,8 @@ async def _feedback_matches(request: Request, user_id: str, track: Track) -> dic
     sessions: SessionStore = request.app.state.sessions
     log: RecommendationLog = request.app.state.recommendation_log
     session = await sessions.read(user_id)
-    artists, genres, _ = session.context.as_maps()
-
-    def normalised(weights: dict[str, float]) -> dict[str, float]:
-        top = max(weights.values(), default=0.0)
-        return {k: v / top for k, v in weights.items()} if top > 0 else {}
-
-    latest = session.points[-1] if session.points else None
     recent = await log.recent_track_ids(user_id)
-    return track_feature_matches(
-        track.genres,
-        track.artists,
-        track.valence,
-        track.energy,
-        track.popularity,
-        liked_genres=normalised(genres),
-        liked_artists=normalised(artists),
-        target_valence=None if latest is None else (float(latest["valence"]) + 1) / 2,
-        target_energy=None if latest is None else (float(latest["arousal"]) + 1) / 2,
-        # A track the listener had not been recommended lately counts as new to them.
-        novelty=0.0 if track.track_id in recent[:50] else 1.0,
-    )
+    return feedback_matches(track, session, recent)
 
 
 @learning_router.post("/weights/{user_id}", response_model=WeightsOut, responses=WRITE_RESPONSES)
