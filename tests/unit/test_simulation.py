@@ -318,8 +318,13 @@ def test_feedback_matches_reads_the_session_and_the_novelty_list(world: World) -
     )
     assert fresh["genre_match"] == 1.0 and fresh["novelty"] == 1.0
     # Among the latest 50 recommendations it is not new; further back it is again.
-    assert feedback_matches(track, mirror.state, [track.track_id])["novelty"] == 0.0
-    assert feedback_matches(track, mirror.state, ["x"] * 50 + [track.track_id])["novelty"] == 1.0
+    # The one appearance at the head of the list is the recommendation being answered:
+    # the track was new then. Recommended once before as well, it was not.
+    assert feedback_matches(track, mirror.state, [track.track_id])["novelty"] == 1.0
+    again = [track.track_id, "x", track.track_id]
+    assert feedback_matches(track, mirror.state, again)["novelty"] == 0.0
+    beyond = [track.track_id] + ["x"] * 50 + [track.track_id]
+    assert feedback_matches(track, mirror.state, beyond)["novelty"] == 1.0
     empty = feedback_matches(track, SessionMirror().state, [])
     assert empty["genre_match"] == 0.0 and empty["mood_match"] == 0.0
 

@@ -14,6 +14,17 @@ from v5_shared.sessions import SessionState
 NOVELTY_WINDOW = 50
 
 
+def feedback_novelty(track_id: str, recent_track_ids: Sequence[str]) -> float:
+    """1 when the track was new to the listener when it was recommended, else 0.
+
+    Feedback comes after the recommendation that served the track, which already put it
+    at the head of the listener's recent list: that one appearance is the recommendation
+    being answered. Only an earlier one means the track had been recommended before, so
+    novelty is judged without it (otherwise every feedback would find every track "not
+    new" and the novelty weight could never learn)."""
+    return 0.0 if list(recent_track_ids[:NOVELTY_WINDOW]).count(track_id) > 1 else 1.0
+
+
 def feedback_matches(
     track: Track, session: SessionState, recent_track_ids: Sequence[str]
 ) -> dict[str, float]:
@@ -35,6 +46,5 @@ def feedback_matches(
         liked_artists=normalised(artists),
         target_valence=None if latest is None else (float(latest["valence"]) + 1) / 2,
         target_energy=None if latest is None else (float(latest["arousal"]) + 1) / 2,
-        # A track the listener had not been recommended lately counts as new to them.
-        novelty=0.0 if track.track_id in recent_track_ids[:NOVELTY_WINDOW] else 1.0,
+        novelty=feedback_novelty(track.track_id, recent_track_ids),
     )

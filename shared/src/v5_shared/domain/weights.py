@@ -131,9 +131,14 @@ def apply_feedback(
 ) -> dict[str, float]:
     """Move the weights of the features a track matched, in the feedback's direction.
 
-    Each weight changes by ``learning_rate * FEEDBACK_FACTORS[feedback] * matched[name]``
-    (up for like/save/complete, down for skip/dislike), then is clipped to [0, 1] and
-    rounded to 6 decimals. Features with match 0, or absent from ``matched``, do not move.
+    Each matched weight w takes a step ``s = learning_rate * FEEDBACK_FACTORS[feedback] *
+    matched[name]`` (up for like/save/complete, down for skip/dislike) as a share of the
+    room it has in that direction: ``w + s * (1 - w)`` up, ``w + s * w`` down; then it is
+    clipped to [0, 1] and rounded to 6 decimals. Features with match 0, or absent from
+    ``matched``, do not move. The shares make a weight settle where the listener's likes
+    and skips of tracks with that feature balance, instead of every weight that most
+    recommended tracks match running up to 1 and no longer telling tracks apart (the
+    listener simulator, ``make simulate``, showed that).
 
     Consequence worth knowing: feedback on a track that matched nothing (all matches 0)
     changes no weight at all. The caller still records the adjustment (it counts towards
@@ -163,7 +168,9 @@ def apply_feedback(
         strength = _clip01(strength)
         if strength == 0.0:
             continue
-        moved = result[name] + learning_rate * factor * strength
+        step = learning_rate * factor * strength
+        w = result[name]
+        moved = w + step * (1.0 - w) if step > 0 else w + step * w
         result[name] = round(_clip01(moved), _DECIMALS)
     return result
 
@@ -196,7 +203,10 @@ def track_feature_matches(
       over whichever targets are known; 0 when neither is.
     - taste_match: the mean of genre and artist match, i.e. closeness to what they liked;
       a track needs both the genre and the artist to count as fully "their taste".
-    - popularity: the track's popularity; novelty: the given novelty. Both need nothing
+    - popularity: how far the track's popularity lies above the middle of the scale,
+      ``2 * popularity - 1`` (0 for a track of middling popularity or less): nearly every
+      recommended track has some popularity, so only a more popular than middling one
+      says anything about a taste for hits. novelty: the given novelty. Both need nothing
       about the listener, so feedback on a cold-start recommendation still teaches something.
     - diversity: how far the track lies outside the listener's established taste,
       ``1 - max(genre_match, artist_match)``, so liking off-taste tracks strengthens
@@ -236,7 +246,7 @@ def track_feature_matches(
         "energy_match": energy,
         "valence_match": valence,
         "taste_match": (genre + artist) / 2.0,
-        "popularity": _unit(track_popularity, "track_popularity"),
+        "popularity": _clip01(2.0 * _unit(track_popularity, "track_popularity") - 1.0),
         "novelty": _unit(novelty, "novelty"),
         "diversity": diversity,
     }
