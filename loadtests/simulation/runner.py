@@ -17,6 +17,7 @@ from .episode import (
     EVENT_COLUMN,
     LIST_SIZE,
     Record,
+    System,
     World,
     build_world,
     declining_listener,
@@ -85,6 +86,11 @@ def run_policy(name: str, settings: Settings) -> Record:
     """Every listener of the population, one after another, under policy ``name``: they
     share the aggregate posteriors that new listeners' priors are shrunk toward."""
     w = world()
+    return run_population(w, InProcessProduct(w.catalog, w.matcher, POLICIES[name]), settings)
+
+
+def run_population(w: World, product: System, settings: Settings) -> Record:
+    """The settings' population, one listener after another, against ``product``."""
     population = make_population(
         w.catalog,
         w.arrays,
@@ -92,7 +98,6 @@ def run_policy(name: str, settings: Settings) -> Record:
         seed=settings.seed,
         interactions=settings.interactions,
     )
-    product = InProcessProduct(w.catalog, w.matcher, POLICIES[name])
     record = Record(settings.listeners, settings.interactions)
     for row, listener in enumerate(population):
         run_listener(
@@ -380,28 +385,10 @@ def run_live(settings: Settings, base_url: str) -> dict[str, Any]:
     from .live import LiveProduct, live_client  # httpx only when asked for
 
     w = world()
-    population = make_population(
-        w.catalog,
-        w.arrays,
-        count=settings.listeners,
-        seed=settings.seed,
-        interactions=settings.interactions,
-    )
-    record = Record(settings.listeners, settings.interactions)
     started = time.perf_counter()
     with live_client(base_url) as client:
         product = LiveProduct(client, w.catalog, w.matcher)
-        for row, listener in enumerate(population):
-            run_listener(
-                w,
-                listener,
-                product,
-                record,
-                row,
-                seed=settings.seed,
-                interactions=settings.interactions,
-                list_size=settings.list_size,
-            )
+        record = run_population(w, product, settings)
     report = build_report(
         settings, {"adaptive": record}, {}, {"live": round(time.perf_counter() - started, 1)}
     )

@@ -30,25 +30,6 @@ from v5_shared.sessions import (
 _KINDS = ("artists", "genres", "moods")
 
 
-def turn_record(understanding: Understanding, message: str, at: str) -> dict[str, Any]:
-    """The window entry of one turn, in the shape the conversation service stores."""
-    mood = understanding.mood
-    return {
-        "message": message,
-        "mood": None
-        if mood is None
-        else {"label": mood.label, "valence": mood.valence, "arousal": mood.arousal},
-        "entities": {
-            "artists": understanding.artists,
-            "genres": understanding.genres,
-            "moods": understanding.moods,
-        },
-        "activity": understanding.activity,
-        "target_energy": understanding.target_energy,
-        "at": at,
-    }
-
-
 class SessionMirror:
     """One listener's session: ``apply`` a turn, read it back as a ``SessionState``."""
 
@@ -71,7 +52,7 @@ class SessionMirror:
             self._session_number += 1
         self._turns += 1
         turn = self._turns
-        self._window.append({"turn": turn, **turn_record(understanding, message, at)})
+        self._window.append({"turn": turn, **understanding.turn_record(message, at)})
         del self._window[:-WINDOW_TURNS]
 
         weights: dict[tuple[str, str], float] = {}

@@ -36,7 +36,7 @@ from .schemas import (
     TrajectoryPoint,
     WindowTurn,
 )
-from .understanding import EntityMatcher, Understanding, understand
+from .understanding import EntityMatcher, understand
 
 conversation_router = APIRouter(
     prefix="/api/v1/v5/conversation", tags=["conversation"], route_class=JSONRoute
@@ -58,24 +58,6 @@ def _context_out(context: SessionContext, window: int) -> ContextOut:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _turn_record(understanding: Understanding, message: str, at: str) -> dict[str, Any]:
-    mood = understanding.mood
-    return {
-        "message": message,
-        "mood": None
-        if mood is None
-        else {"label": mood.label, "valence": mood.valence, "arousal": mood.arousal},
-        "entities": {
-            "artists": understanding.artists,
-            "genres": understanding.genres,
-            "moods": understanding.moods,
-        },
-        "activity": understanding.activity,
-        "target_energy": understanding.target_energy,
-        "at": at,
-    }
 
 
 @conversation_router.post(
@@ -104,7 +86,7 @@ async def continue_conversation(
             body.user_id,
             candidate_session_id=uuid.uuid4().hex,
             now_iso=at,
-            turn_fields=_turn_record(understanding, body.message, at),
+            turn_fields=understanding.turn_record(body.message, at),
             point_fields=point,
             mentions={
                 "artists": understanding.artists,

@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, compress
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from v5_shared.catalog.genres import canonical_genre
 from v5_shared.domain.lexicon import (
@@ -43,6 +43,20 @@ class Understanding:
     mood: MoodPoint | None  # the turn's combined mood, labelled by its nearest named mood
     activity: str | None  # a key of ACTIVITY_ENERGY
     target_energy: float | None  # the activity's target track energy
+
+    def turn_record(self, message: str, at: str) -> dict[str, Any]:
+        """The session window's entry for the turn that said `message` (stored in Redis)."""
+        mood = self.mood
+        return {
+            "message": message,
+            "mood": None
+            if mood is None
+            else {"label": mood.label, "valence": mood.valence, "arousal": mood.arousal},
+            "entities": {"artists": self.artists, "genres": self.genres, "moods": self.moods},
+            "activity": self.activity,
+            "target_energy": self.target_energy,
+            "at": at,
+        }
 
 
 # --------------------------------------------------------------------------- tokenising
