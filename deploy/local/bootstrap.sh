@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the local cluster and the tests need, only what is missing:
 # Debian packages (redis-server, postgresql, nginx; redis-sentinel, pgbouncer and
-# prometheus's promtool for the highly available data tier and observability tests) and the
+# prometheus's promtool for the highly available data tier and observability tests; chromium
+# and chromium-driver for the demo page's browser tests) and the
 # Python environment (.venv, exactly as uv.lock pins it, installed with uv).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,6 +15,9 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)
 [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+# Debian's Chromium and its driver for the demo page's browser tests (no downloaded browser).
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing Debian packages: ${need[*]}"
     sudo_cmd=()

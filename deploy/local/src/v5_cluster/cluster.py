@@ -118,6 +118,9 @@ class LocalCluster:
         (cfg.redis_dir / "redis.conf").write_text(render.render_redis(cfg))
         (cfg.nginx_dir / "gateway.conf").write_text(render.render_gateway(cfg))
         shutil.copyfile(render.OPENAPI_FILE, cfg.nginx_dir / "openapi.json")
+        # The demo page, copied for the same reason (readable by nginx's workers).
+        shutil.rmtree(cfg.nginx_dir / "web", ignore_errors=True)
+        shutil.copytree(render.WEB_DIR, cfg.nginx_dir / "web")
         (cfg.nginx_dir / "nginx.conf").write_text(render.render_nginx_main(cfg))
         self._check_nginx_config()
         cfg.supervisor_conf.write_text(

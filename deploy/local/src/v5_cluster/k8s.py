@@ -21,6 +21,8 @@ SERVICE_PORT = 8000
 GATEWAY_PORT = 8080
 # Where the gateway Deployment mounts the merged OpenAPI document.
 OPENAPI_PATH = "/usr/share/v5/openapi.json"
+# Where the demo page would be; the gateway Deployment mounts nothing there (the API only).
+WEB_PATH = "/usr/share/v5/web"
 # The template's proxy_next_upstream_tries: how many entries each upstream gets (see below).
 UPSTREAM_ENTRIES = 3
 # Per gateway pod, as in docker-compose.yml.
@@ -52,6 +54,8 @@ def k8s_gateway_variables() -> dict[str, str]:
     values.update(
         GATEWAY_PORT=str(GATEWAY_PORT),
         OPENAPI_FILE=OPENAPI_PATH,
+        # Kubernetes serves the API only: nothing is mounted here, so / answers 404.
+        WEB_DIR=WEB_PATH,
         # Container logs are what the cluster collects.
         ACCESS_LOG="/dev/stdout",
         **RATE_LIMITS,

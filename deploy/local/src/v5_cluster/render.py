@@ -12,6 +12,8 @@ from .config import REPO_ROOT, SERVICES, ClusterConfig, Node
 
 NGINX_TEMPLATE = REPO_ROOT / "nginx" / "templates" / "gateway.conf.template"
 OPENAPI_FILE = REPO_ROOT / "nginx" / "openapi.json"
+# The demo page's static files (served at the gateway's root).
+WEB_DIR = REPO_ROOT / "web"
 
 
 def file_limit(wanted: int = 65535) -> int:
@@ -41,6 +43,7 @@ def gateway_variables(config: ClusterConfig) -> dict[str, str]:
         # A copy in the state folder: nginx's unprivileged workers may not be able to read
         # the checkout itself.
         OPENAPI_FILE=str(config.nginx_dir / "openapi.json"),
+        WEB_DIR=str(config.nginx_dir / "web"),
         ACCESS_LOG=str(config.logs_dir / "gateway-access.log"),
     )
     return values
