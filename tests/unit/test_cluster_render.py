@@ -4,6 +4,7 @@ from typing import Any
 from v5_cluster.config import SERVICES, ClusterConfig, Node
 from v5_cluster.openapi import merge_openapi
 from v5_cluster.render import (
+    WEB_DIR,
     render_gateway,
     render_redis,
     render_supervisor,
@@ -27,6 +28,23 @@ def test_gateway_lists_every_replica_and_keeps_nginx_variables(tmp_path: Path) -
     # nginx's own variables are left for nginx.
     assert "$request_id" in text and "$upstream_addr" in text
     assert "${" not in text
+
+
+def test_gateway_serves_the_demo_page_from_the_state_folder(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    text = render_gateway(config)
+    web = config.nginx_dir / "web"
+    # A copy that nginx's workers can read, not the checkout.
+    assert f"root {web};" in text
+    assert f"alias {web}/;" in text
+    assert str(WEB_DIR) not in text
+    assert (WEB_DIR / "index.html").is_file()
+    # The page's locations have their own policy: this origin only, no inline code.
+    page_policies = [line for line in text.splitlines() if "script-src 'self'" in line]
+    assert len(page_policies) == 2
+    for line in page_policies:
+        assert "default-src 'none'" in line and "frame-ancestors 'none'" in line
+        assert "unsafe-inline" not in line and "http" not in line
 
 
 def test_redis_persists_with_aof(tmp_path: Path) -> None:

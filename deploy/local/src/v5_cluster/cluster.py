@@ -118,9 +118,7 @@ class LocalCluster:
         (cfg.redis_dir / "redis.conf").write_text(render.render_redis(cfg))
         (cfg.nginx_dir / "gateway.conf").write_text(render.render_gateway(cfg))
         shutil.copyfile(render.OPENAPI_FILE, cfg.nginx_dir / "openapi.json")
-        # The demo page, copied for the same reason (readable by nginx's workers).
-        shutil.rmtree(cfg.nginx_dir / "web", ignore_errors=True)
-        shutil.copytree(render.WEB_DIR, cfg.nginx_dir / "web")
+        self._copy_web_page()
         (cfg.nginx_dir / "nginx.conf").write_text(render.render_nginx_main(cfg))
         self._check_nginx_config()
         cfg.supervisor_conf.write_text(
@@ -132,6 +130,18 @@ class LocalCluster:
                 postgres_user=self._postgres_user,
             )
         )
+
+    def _copy_web_page(self) -> None:
+        """The demo page (web/), copied for the same reason as openapi.json: nginx's workers
+        (nobody) must be able to read it, whatever the checkout's permissions."""
+        web = self.config.nginx_dir / "web"
+        shutil.rmtree(web, ignore_errors=True)
+        web.mkdir()
+        web.chmod(0o755)
+        for source in sorted(render.WEB_DIR.iterdir()):
+            if source.is_file():
+                shutil.copyfile(source, web / source.name)
+                (web / source.name).chmod(0o644)
 
     def _check_nginx_config(self) -> None:
         nginx_conf = self.config.nginx_dir / "nginx.conf"
